@@ -1,0 +1,42 @@
+"""Public datasets: a registry of :class:`Dataset` classes by name.
+
+>>> ds = get_dataset("physionet-mi")            # data root from BIODECODE_DATA_DIR or the cache
+>>> recs = ds.load(subjects=[1], task="left-right-imagery")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from .base import Dataset, Task
+from .download import data_root, download_file
+from .mitdb import MITBIH
+from .physionet_mi import PhysionetMI
+from .synthetic import SyntheticMI
+
+_REGISTRY: dict[str, type[Dataset]] = {}
+
+
+def register_dataset(cls: type[Dataset]) -> type[Dataset]:
+    """Add a Dataset class to the registry under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+for _cls in (PhysionetMI, MITBIH, SyntheticMI):
+    register_dataset(_cls)
+
+
+def list_datasets() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_dataset(name: str, **kwargs: Any) -> Dataset:
+    """Instantiate a registered dataset; kwargs go to its constructor (``path``, ``download``...)."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown dataset {name!r}; available: {list_datasets()}")
+    return _REGISTRY[name](**kwargs)
+
+
+__all__ = ["Dataset", "Task", "get_dataset", "list_datasets", "register_dataset", "data_root", "download_file"]
