@@ -1,0 +1,132 @@
+"""Shared base for every model: the ``(batch, n_channels, n_times) -> (batch, n_classes)`` contract,
+input checks with clear messages, and max-norm weight constraints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model is: family, paper, and which export paths work (with reasons where not)."""
+
+    name: str
+    family: str
+    paper: str
+    signals: tuple[str, ...] = ("eeg", "ecg", "emg")
+    deviations: str = ""
+    export_notes: dict[str, str] = field(default_factory=dict)
+
+
+def _checking() -> bool:
+    """False while tracing/exporting, where Python-side checks would be baked in or warn."""
+    if torch.jit.is_tracing() or torch.jit.is_scripting():
+        return False
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None:
+        for fn in ("is_compiling", "is_exporting"):
+            if hasattr(compiler, fn) and getattr(compiler, fn)():
+                return False
+    return True
+
+
+class BiosignalModel(nn.Module):
+    """Base class. Subclasses set ``info`` and build layers from the signal parameters.
+
+    n_channels: input channels (electrodes/leads); n_times: samples per window; n_classes: outputs;
+    sfreq: sampling rate in Hz, used by models whose kernel lengths are defined in seconds.
+    """
+
+    info: ClassVar[ModelInfo]
+
+    def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = None):
+        super().__init__()
+        for name, value in (("n_channels", n_channels), ("n_times", n_times), ("n_classes", n_classes)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{type(self).__name__}: {name} must be a positive integer, got {value!r}")
+        if n_classes < 2:
+            raise ConfigError(f"{type(self).__name__}: n_classes must be at least 2, got {n_classes}")
+        if sfreq is not None and sfreq <= 0:
+            raise ConfigError(f"{type(self).__name__}: sfreq must be positive, got {sfreq}")
+        self.n_channels, self.n_times, self.n_classes = n_channels, n_times, n_classes
+        self.sfreq = float(sfreq) if sfreq is not None else None
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if not _checking():
+            return
+        if x.dim() != 3:
+            raise ValueError(f"{type(self).__name__}: expected input (batch, n_channels, n_times), got shape {tuple(x.shape)}")
+        if x.shape[1] != self.n_channels:
+            raise ValueError(f"{type(self).__name__}: built for {self.n_channels} channels, got input with {x.shape[1]}")
+
+    def apply_constraints(self) -> None:
+        """Project weights onto their constraints (max-norm); the trainer calls it after each step."""
+        for m in self.modules():
+            if m is not self and isinstance(m, MaxNormMixin):
+                m.project()
+
+    def hparams(self) -> dict[str, Any]:
+        return {"n_channels": self.n_channels, "n_times": self.n_times, "n_classes": self.n_classes, "sfreq": self.sfreq}
+
+
+class MaxNormMixin:
+    """Keeps each output unit's weight vector at L2 norm <= ``max_norm`` (Keras ``max_norm``)."""
+
+    max_norm: float
+
+    @torch.no_grad()
+    def project(self) -> None:
+        w = self.weight  # type: ignore[attr-defined]
+        w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=self.max_norm))
+
+    def _constrain_if_training(self) -> None:
+        if self.training and _checking():  # type: ignore[attr-defined]
+            self.project()
+
+
+class MaxNormLinear(MaxNormMixin, nn.Linear):
+    def __init__(self, in_features: int, out_features: int, max_norm: float, bias: bool = True):
+        super().__init__(in_features, out_features, bias=bias)
+        self.max_norm = max_norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._constrain_if_training()
+        return super().forward(x)
+
+
+class MaxNormConv2d(MaxNormMixin, nn.Conv2d):
+    def __init__(self, *args: Any, max_norm: float, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.max_norm = max_norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._constrain_if_training()
+        return super().forward(x)
+
+
+def same_pad_conv(c_in: int, c_out: int, kernel: int, groups: int = 1) -> nn.Sequential:
+    """A bias-free ``(1, kernel)`` Conv2d with Keras 'same' padding (the extra zero goes right).
+
+    Explicit padding instead of ``padding="same"`` avoids an input copy for even kernels and
+    exports cleanly to ONNX.
+    """
+    left = (kernel - 1) // 2
+    return nn.Sequential(nn.ZeroPad2d((left, kernel - 1 - left, 0, 0)),
+                         nn.Conv2d(c_in, c_out, (1, kernel), groups=groups, bias=False))
+
+
+def out_len(n: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a conv/pool along one axis (floor mode)."""
+    return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def require_length(model: str, stage: str, n: int) -> int:
+    if n < 1:
+        raise ConfigError(f"{model}: the window is too short: nothing is left after {stage}; use a longer n_times")
+    return n

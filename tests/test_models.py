@@ -1,0 +1,183 @@
+"""One contract over every registered model, plus EEGNet's paper-specific points."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from biodecode import ConfigError
+from biodecode.models import count_macs, count_parameters, create_model, describe_model, list_models
+from biodecode.models.eegnet import EEGNet, eegnet_paper_macs, eegnet_paper_param_count
+
+ALL = list_models()
+# (n_channels, n_times, sfreq): single-lead ECG, 8-channel EMG, 22-channel EEG
+SHAPES = [(1, 720, 360.0), (8, 600, 200.0), (22, 480, 160.0)]
+NEEDS_LENGTH = ["eegnet", "eegnet-4,2", "eegnet-8,2", "shallow", "deep4", "eegtcnet", "conformer"]
+
+
+def _make(name, c, t, sf, n_classes=3, **kw):
+    torch.manual_seed(0)
+    return create_model(name, n_channels=c, n_times=t, n_classes=n_classes, sfreq=sf, **kw)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("c,t,sf", SHAPES)
+def test_output_shape(name, c, t, sf):
+    model = _make(name, c, t, sf).eval()
+    out = model(torch.randn(2, c, t))
+    assert out.shape == (2, 3) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_gradients_reach_every_parameter(name):
+    model = _make(name, 8, 600, 200.0).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(4, 8, 600), torch.tensor([0, 1, 2, 0])
+    for _ in range(2):  # one step first: zero-initialised BN scales (resnet1d) then pass gradient on
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
+    assert not dead, f"no gradient reaches {dead}"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_eval_is_deterministic_and_state_dict_round_trips(name):
+    model = _make(name, 8, 600, 200.0)
+    model.train()
+    model(torch.randn(4, 8, 600))  # move batch-norm statistics away from their initial values
+    model.eval()
+    x = torch.randn(3, 8, 600)
+    a, b = model(x), model(x)
+    assert torch.equal(a, b)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    buf.seek(0)
+    clone = _make(name, 8, 600, 200.0)
+    clone.load_state_dict(torch.load(buf, weights_only=True))
+    assert torch.allclose(clone.eval()(x), a)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_can_overfit_a_tiny_batch(name):
+    model = _make(name, 4, 480, 160.0, n_classes=2).train()
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(8, 4, 480, generator=g), torch.tensor([0, 1] * 4)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        model.apply_constraints()
+        losses.append(loss.item())
+    assert min(losses[-5:]) < 0.3 * losses[0], f"loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+
+
+@pytest.mark.parametrize("name", NEEDS_LENGTH)
+def test_impossible_shapes_fail_at_construction(name):
+    with pytest.raises(ConfigError, match="too short"):
+        create_model(name, n_channels=4, n_times=16, n_classes=2, sfreq=160.0)
+
+
+def test_registry_errors():
+    with pytest.raises(ConfigError, match=r"unknown model 'eegnett'; available: .*eegnet"):
+        create_model("eegnett", 4, 480, 2)
+    with pytest.raises(ConfigError, match=r"model 'eegnet' has no parameter\(s\) \['F3'\]"):
+        create_model("eegnet", 4, 480, 2, F3=1)
+    with pytest.raises(ConfigError, match="n_classes must be at least 2"):
+        create_model("lstm", 4, 480, 1)
+    model = create_model("lstm", 4, 480, 2)
+    with pytest.raises(ValueError, match="built for 4 channels, got input with 5"):
+        model(torch.randn(1, 5, 480))
+    with pytest.raises(ValueError, match=r"expected input \(batch, n_channels, n_times\)"):
+        model(torch.randn(4, 480))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_describe_model_names_paper_and_defaults(name):
+    d = describe_model(name)
+    assert d["paper"] and d["family"] and isinstance(d["defaults"], dict)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_torch_export_and_onnx_match_eager(name, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    model = _make(name, 8, 600, 200.0).eval()
+    x = torch.randn(2, 8, 600)
+    with torch.no_grad():
+        ref = model(x).numpy()
+        exported = torch.export.export(model, (x,))
+        np.testing.assert_allclose(exported.module()(x).numpy(), ref, rtol=1e-4, atol=1e-5)
+    path = tmp_path / f"{name}.onnx"
+    torch.onnx.export(model, (x,), str(path), input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False, opset_version=17)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x5 = torch.randn(5, 8, 600)
+    with torch.no_grad():
+        ref5 = model(x5).numpy()
+    np.testing.assert_allclose(sess.run(None, {"x": x5.numpy()})[0], ref5, rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------------- EEGNet, point by point
+
+def test_eegnet_counts_match_the_paper_table():
+    for (c, t, n, f1, k) in [(64, 480, 2, 8, 80), (22, 1000, 4, 8, 64), (64, 128, 4, 4, 64), (1, 720, 5, 8, 180)]:
+        model = EEGNet(c, t, n, F1=f1, D=2, kernel_length=k)
+        assert count_parameters(model) == eegnet_paper_param_count(c, t, n, F1=f1, kernel_length=k)
+        assert count_macs(model, c, t) == eegnet_paper_macs(c, t, n, F1=f1, kernel_length=k)
+    # the paper's EEGNet-8,2 on 64 channels, 128 samples, 4 classes (kernel 64 at 128 Hz)
+    assert eegnet_paper_param_count(64, 128, 4) == 512 + 16 + 1024 + 32 + 512 + 32 + (4 * 64 + 4)
+
+
+def test_eegnet_classifier_sized_from_the_pooled_length():
+    # the common sketch's 16 * (samples // 4) would be 1920 here; the right size is 16 * (480 // 32)
+    model = EEGNet(64, 480, 2, sfreq=160.0)
+    assert model.classifier.in_features == 16 * 15
+    assert EEGNet(64, 500, 2).classifier.in_features == 16 * (500 // 4 // 8)
+    assert model.temporal[1].kernel_size == (1, 80)  # sfreq / 2
+
+
+def test_eegnet_dropout_off_in_eval_on_in_train():
+    model = EEGNet(8, 256, 2, sfreq=128.0)
+    x = torch.randn(4, 8, 256)
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    model.train()
+    assert not torch.equal(model.features(x), model.features(x))
+
+
+def test_eegnet_separable_conv_is_depthwise_then_pointwise():
+    model = EEGNet(8, 256, 2, F1=8, D=2)
+    dw, pw = model.separable_depthwise[1], model.separable_pointwise
+    assert dw.groups == 16 and dw.in_channels == dw.out_channels == 16 and dw.kernel_size == (1, 16)
+    assert pw.kernel_size == (1, 1) and pw.groups == 1 and pw.out_channels == 16
+    assert model.spatial.groups == 8 and model.spatial.kernel_size == (8, 1) and model.spatial.out_channels == 16
+    assert all(m.bias is None for m in (model.temporal[1], model.spatial, dw, pw))
+
+
+def test_eegnet_max_norm_constraints_hold_after_training_steps():
+    model = EEGNet(8, 256, 2)
+    with torch.no_grad():
+        model.spatial.weight.mul_(50)
+        model.classifier.weight.mul_(50)
+    opt = torch.optim.SGD(model.parameters(), lr=10.0)
+    x, y = torch.randn(8, 8, 256), torch.tensor([0, 1] * 4)
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        model.apply_constraints()
+    spatial_norms = model.spatial.weight.flatten(1).norm(dim=1)
+    dense_norms = model.classifier.weight.norm(dim=1)
+    assert spatial_norms.max() <= 1.0 + 1e-5 and dense_norms.max() <= 0.25 + 1e-5
+    assert spatial_norms.max() > 0.99  # the constraint is active, not just small weights
+
+
+def test_eegnet_4_2_and_8_2_presets():
+    a = create_model("eegnet-4,2", 22, 256, 4, sfreq=128.0)
+    b = create_model("eegnet-8,2", 22, 256, 4, sfreq=128.0)
+    assert (a.F1, a.D, a.F2) == (4, 2, 8) and (b.F1, b.D, b.F2) == (8, 2, 16)
