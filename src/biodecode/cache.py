@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .windows import WindowSet
+from .windows import GROUP_COLUMNS, WindowSet
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 ENV_CACHE_DIR = "BIODECODE_CACHE_DIR"
 
 
@@ -59,7 +59,7 @@ class WindowCache:
             man = json.loads(manifest.read_text())
             X = np.load(entry / "X.npy", mmap_mode="r")
             y = np.load(entry / "y.npy")
-            meta = pd.read_csv(entry / "metadata.csv", dtype={c: str for c in ("subject", "session", "run", "record")},
+            meta = pd.read_csv(entry / "metadata.csv", dtype={c: str for c in GROUP_COLUMNS},
                                keep_default_na=False)
             ws = WindowSet(X, y, meta, man["classes"], man["sfreq"], man["ch_names"], man["info"])
         except Exception as exc:  # a damaged entry is a miss, never a wrong answer

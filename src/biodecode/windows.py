@@ -17,7 +17,7 @@ from .recording import Recording
 
 log = logging.getLogger(__name__)
 
-GROUP_COLUMNS = ("subject", "session", "run", "record")
+GROUP_COLUMNS = ("subject", "session", "run", "record", "trial")
 
 
 @dataclass
@@ -26,8 +26,10 @@ class WindowSet:
 
     X: float32 ``(n_windows, n_channels, n_times)`` (possibly a read-only memory map);
     y: int64 ``(n_windows,)`` indices into ``classes``;
-    metadata: one row per window with ``subject, session, run, record, onset_s, label`` (strings
-    for ids, onset in seconds from the recording start, label = class name);
+    metadata: one row per window with ``subject, session, run, record, trial, onset_s, label``
+    (strings for ids; ``trial`` is the smallest unit that must not be split across train and test:
+    the cue for event windows, the whole recording for overlapping sliding windows; onset in
+    seconds from the recording start; label = class name);
     sfreq in Hz; ch_names per channel; info: provenance (dataset, synthetic flag, preprocessing).
     """
 
@@ -101,8 +103,8 @@ def _check_compatible(recordings: Sequence[Recording]) -> None:
             )
 
 
-def _meta_row(rec: Recording, onset: float, label: str) -> dict[str, Any]:
-    return {"subject": rec.subject, "session": rec.session, "run": rec.run, "record": rec.record,
+def _meta_row(rec: Recording, onset: float, label: str, trial: str) -> dict[str, Any]:
+    return {"subject": rec.subject, "session": rec.session, "run": rec.run, "record": rec.record, "trial": trial,
             "onset_s": onset, "label": label}
 
 
@@ -152,7 +154,7 @@ def make_event_windows(
     for i, (rec, start, _, _) in enumerate(picks):
         X[i] = rec.data[:, start : start + n_times]
     y = np.array([names.index(p[3]) for p in picks], dtype=np.int64)
-    meta = pd.DataFrame([_meta_row(p[0], p[2], p[3]) for p in picks], columns=[*GROUP_COLUMNS, "onset_s", "label"])
+    meta = pd.DataFrame([_meta_row(p[0], p[2], p[3], f"{p[0].record}@{p[2]:.3f}") for p in picks], columns=[*GROUP_COLUMNS, "onset_s", "label"])
     info = {"n_dropped": dropped, "tmin": tmin, "tmax": tmax,
             "synthetic": any(r.meta.get("synthetic", False) for r in recordings)}
     return WindowSet(X, y, meta, names, sfreq, list(recordings[0].ch_names), info)
@@ -204,7 +206,8 @@ def make_sliding_windows(
                     labels.append("")
         view = np.lib.stride_tricks.sliding_window_view(rec.data, n_times, axis=1)[:, starts[keep]]
         chunks.append(np.ascontiguousarray(view.transpose(1, 0, 2)))
-        rows += [_meta_row(rec, s / sfreq, lab) for s, lab, k in zip(starts, labels, keep) if k]
+        # overlapping windows of one recording share its trial id, so splits never separate them
+        rows += [_meta_row(rec, s / sfreq, lab, rec.record) for s, lab, k in zip(starts, labels, keep) if k]
     if not chunks:
         raise ConfigError("windows: no recording is long enough for one window")
     X = np.concatenate(chunks).astype(np.float32, copy=False)
@@ -258,6 +261,7 @@ def load_windows(
 ) -> WindowSet:
     """Dataset -> recordings -> preprocessing -> windows, through the on-disk cache.
 
+    ``preprocessing=None`` applies the dataset's default pipeline (``[]`` applies none).
     Event windows by default (``tmin``/``tmax`` default to the task's); pass ``window_s`` and
     ``stride_s`` for sliding windows. With the cache on, a second call with the same parameters
     memory-maps the stored arrays without opening any source file.
@@ -276,7 +280,7 @@ def load_windows(
             raise ConfigError(f"{dataset}: give tmin/tmax (event windows) or window_s/stride_s (sliding windows)")
     elif stride_s is None:
         stride_s = window_s
-    pipeline = Pipeline.from_config(preprocessing)
+    pipeline = Pipeline.from_config(preprocessing if preprocessing is not None else ds.default_preprocessing)
     subs = list(subjects) if subjects is not None else ds.subjects()
     spec = window_spec(dataset, subs, task, tmin=tmin, tmax=tmax, window_s=window_s, stride_s=stride_s,
                        preprocessing=pipeline.to_config(), dataset_kwargs=dataset_kwargs)

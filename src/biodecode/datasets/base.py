@@ -56,6 +56,8 @@ class Dataset(ABC):
     citation: str = ""
     license: str = ""
     tasks: dict[str, Task] = {}
+    #: Preprocessing used when a run's config names none.
+    default_preprocessing: list[dict[str, Any]] = []
 
     def __init__(self, path: str | Path | None = None, *, download: bool = True, base_url: str | None = None):
         self.root = data_root(path) / self.folder

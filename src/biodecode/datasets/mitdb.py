@@ -36,6 +36,7 @@ class MITBIH(Dataset):
     description = "MIT-BIH Arrhythmia: 48 records, 2-lead ECG, 360 Hz, beat and rhythm annotations"
     citation = "Moody & Mark, IEEE Eng Med Biol 20(3):45-50, 2001; Goldberger et al., Circulation 2000"
     license = "ODC-By 1.0"
+    default_preprocessing = [{"name": "bandpass", "l_freq": 0.5, "h_freq": 40.0, "causal": True}]
 
     def subjects(self) -> list[str]:
         return list(RECORDS)

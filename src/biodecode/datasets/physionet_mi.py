@@ -58,6 +58,8 @@ class PhysionetMI(Dataset):
     citation = "Schalk et al., BCI2000, IEEE TBME 51(6):1034-1043, 2004; Goldberger et al., Circulation 2000"
     license = "ODC-By 1.0"
     tasks = _TASKS
+    default_preprocessing = [{"name": "bandpass", "l_freq": 4.0, "h_freq": 38.0, "causal": True},
+                             {"name": "scale", "factor": 1e6}]
 
     def __init__(self, path=None, *, download: bool = True, base_url: str | None = None, include_bad: bool = False):
         super().__init__(path, download=download, base_url=base_url)

@@ -151,6 +151,8 @@ class SyntheticMI(Dataset):
     description = "SYNTHETIC motor-imagery EEG (1/f background, mu/beta ERD, volume conduction); offline stand-in"
     citation = "biodecode synthetic generator (not real data)"
     license = "BSD-3-Clause"
+    default_preprocessing = [{"name": "bandpass", "l_freq": 4.0, "h_freq": 38.0, "causal": True},
+                             {"name": "scale", "factor": 1e6}]
     tasks = {
         "left-right-imagery": Task(
             "left-right-imagery", "synthetic left vs right hand imagery (runs 4, 8, 12)",

@@ -1,0 +1,116 @@
+"""A run, fully described as data: what data, which model, how to train, which protocol, which seed.
+
+The CLI writes the resolved config next to the results, and ``biodecode train --config
+that/config.yaml`` runs the same thing again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .training.config import TrainConfig
+
+
+def _from_dict(cls, d: dict[str, Any] | None, section: str):
+    d = dict(d or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"{section}: unknown option(s) {unknown}; known: {sorted(known)}")
+    return cls(**d)
+
+
+@dataclass
+class DataConfig:
+    """dataset/subjects/task: what to load; tmin/tmax (s): event windows; window_s/stride_s (s):
+    sliding windows; preprocessing: pipeline steps (``None`` = the dataset's default);
+    data_dir: data root (default ``$BIODECODE_DATA_DIR`` or the user cache)."""
+
+    dataset: str = "synthetic-mi"
+    subjects: list[Any] | None = None
+    task: str | None = None
+    tmin: float | None = None
+    tmax: float | None = None
+    window_s: float | None = None
+    stride_s: float | None = None
+    preprocessing: list[dict[str, Any]] | None = None
+    data_dir: str | None = None
+    cache_dir: str | None = None
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "eegnet"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProtocolConfig:
+    """name: one of ``biodecode.evaluation.PROTOCOLS``; n_folds for k-fold protocols;
+    train_groups/test_groups/group_key for fixed splits (inter-patient)."""
+
+    name: str = "within-subject"
+    n_folds: int = 5
+    train_groups: list[str] | None = None
+    test_groups: list[str] | None = None
+    group_key: str = "record"
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.train.seed = self.seed  # one seed, set in one place
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "RunConfig":
+        d = dict(d or {})
+        known = {"data", "model", "train", "protocol", "seed"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"config: unknown section(s) {unknown}; known: {sorted(known)}")
+        for key in ("data", "model", "train", "protocol"):
+            if d.get(key) is not None and not isinstance(d[key], dict):
+                raise ConfigError(f"config: section {key!r} must be a mapping, got {type(d[key]).__name__}")
+        train = dict(d.get("train") or {})
+        train.pop("seed", None)
+        return cls(
+            data=_from_dict(DataConfig, d.get("data"), "data"),
+            model=_from_dict(ModelConfig, d.get("model"), "model"),
+            train=TrainConfig.from_dict(train),
+            protocol=_from_dict(ProtocolConfig, d.get("protocol"), "protocol"),
+            seed=int(d.get("seed", 0)),
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "RunConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such config file")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)

@@ -1,0 +1,152 @@
+"""Evaluation protocols as split generators that make leakage impossible.
+
+Every fold names the unit that must never be on both sides (``leakage_key``: trial, subject,
+session, run or record), and :func:`check_fold` verifies it, together with the rule that the
+validation set used for early stopping is carved from the training side only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
+
+from ..errors import ConfigError
+from ..windows import WindowSet
+
+
+class LeakageError(ConfigError):
+    """A split puts the same trial/subject/session/record on both sides."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Indices into a WindowSet. ``val`` is disjoint from ``train`` and comes from the training side."""
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    leakage_key: str
+
+
+PROTOCOLS = {
+    "within-subject": "per subject, stratified k-fold over trials (no trial on both sides)",
+    "cross-subject": "grouped k-fold over subjects (no subject on both sides)",
+    "loso": "leave one subject out",
+    "cross-session": "per subject, leave one session out",
+    "cross-run": "per subject, leave one run out",
+    "inter-patient": "fixed train and test record lists (e.g. MIT-BIH DS1 -> DS2, de Chazal et al. 2004)",
+}
+
+
+def _stratified_group_split(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int):
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise ConfigError(f"need at least 2 groups to split, got {n_groups}")
+    n_splits = min(n_splits, n_groups)
+    return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups)
+
+
+def inner_validation(ws: WindowSet, train: np.ndarray, key: str, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split training indices into (train, val), holding out whole ``key`` groups when there are
+    at least two (else whole trials). The validation set never touches the test side."""
+    if val_fraction <= 0 or len(train) < 4:
+        return train, train[:0]
+    groups = ws.groups(key)[train]
+    if len(np.unique(groups)) < 2:
+        key, groups = "trial", ws.groups("trial")[train]
+    if len(np.unique(groups)) < 2:
+        return train, train[:0]
+    n_splits = max(2, int(round(1 / val_fraction)))
+    tr, va = next(_stratified_group_split(ws.y[train], groups, n_splits, seed))
+    return train[tr], train[va]
+
+
+def _subject_folds(ws: WindowSet, key: str, leave_one_out: bool, n_folds: int, seed: int, label: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    out = []
+    subjects = ws.groups("subject")
+    for s in sorted(set(subjects), key=str):
+        idx = np.flatnonzero(subjects == s)
+        groups = ws.groups(key)[idx]
+        if len(np.unique(groups)) < 2:
+            raise ConfigError(f"{label}: subject {s} has only one {key} ({groups[0]!r}); nothing to hold out")
+        if leave_one_out:
+            splits = LeaveOneGroupOut().split(idx, groups=groups)
+        else:
+            try:
+                splits = list(_stratified_group_split(ws.y[idx], groups, n_folds, seed))
+            except ValueError as exc:
+                raise ConfigError(f"{label}: cannot make {n_folds} folds for subject {s}: {exc}") from None
+        for k, (tr, te) in enumerate(splits):
+            out.append((f"subject {s}, fold {k + 1}", idx[tr], idx[te]))
+    return out
+
+
+def make_folds(
+    ws: WindowSet,
+    protocol: str,
+    *,
+    n_folds: int = 5,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    train_groups: Sequence[str] | None = None,
+    test_groups: Sequence[str] | None = None,
+    group_key: str = "record",
+) -> list[Fold]:
+    """Folds for ``protocol`` (see ``PROTOCOLS``); each is checked with :func:`check_fold`."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; available: {sorted(PROTOCOLS)}")
+    raw: list[tuple[str, np.ndarray, np.ndarray]]
+    if protocol == "within-subject":
+        key = "trial"
+        raw = _subject_folds(ws, "trial", False, n_folds, seed, protocol)
+    elif protocol in ("cross-session", "cross-run"):
+        key = "session" if protocol == "cross-session" else "run"
+        raw = _subject_folds(ws, key, True, n_folds, seed, protocol)
+    elif protocol in ("cross-subject", "loso"):
+        key = "subject"
+        groups = ws.groups("subject")
+        if len(np.unique(groups)) < 2:
+            raise ConfigError(f"{protocol}: needs at least 2 subjects, got {len(np.unique(groups))}")
+        splits = (LeaveOneGroupOut().split(groups, groups=groups) if protocol == "loso"
+                  else _stratified_group_split(ws.y, groups, n_folds, seed))
+        raw = [(f"{protocol} fold {k + 1}" + (f" (subject {groups[te][0]})" if protocol == "loso" else ""), tr, te)
+               for k, (tr, te) in enumerate(splits)]
+    else:  # inter-patient
+        key = group_key
+        if not train_groups or not test_groups:
+            raise ConfigError("inter-patient: give train_groups and test_groups (e.g. MIT-BIH DS1 and DS2 records)")
+        overlap = sorted(set(map(str, train_groups)) & set(map(str, test_groups)))
+        if overlap:
+            raise LeakageError(f"inter-patient: {group_key}s {overlap} are in both the train and the test list")
+        groups = ws.groups(key)
+        tr = np.flatnonzero(np.isin(groups, [str(g) for g in train_groups]))
+        te = np.flatnonzero(np.isin(groups, [str(g) for g in test_groups]))
+        if not len(tr) or not len(te):
+            raise ConfigError(f"inter-patient: {'train' if not len(tr) else 'test'} side is empty for the {key}s given")
+        raw = [("inter-patient", tr, te)]
+    folds = []
+    for k, (name, tr, te) in enumerate(raw):
+        tr2, va = inner_validation(ws, np.asarray(tr), key, val_fraction, seed + k)
+        fold = Fold(name, tr2, va, np.asarray(te), key)
+        check_fold(ws, fold)
+        folds.append(fold)
+    return folds
+
+
+def check_fold(ws: WindowSet, fold: Fold) -> None:
+    """Raise LeakageError if indices overlap or a ``leakage_key`` group sits on both sides."""
+    sets = {"train": set(fold.train.tolist()), "val": set(fold.val.tolist()), "test": set(fold.test.tolist())}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        if sets[a] & sets[b]:
+            raise LeakageError(f"{fold.name}: windows {sorted(sets[a] & sets[b])[:5]} are in both {a} and {b}")
+    groups = ws.groups(fold.leakage_key)
+    fit_side = set(groups[np.concatenate([fold.train, fold.val])].tolist())
+    shared = fit_side & set(groups[fold.test].tolist())
+    if shared:
+        raise LeakageError(f"{fold.name}: {fold.leakage_key} {sorted(shared)[:5]} on both the training and the test side")
+    if not len(fold.train) or not len(fold.test):
+        raise ConfigError(f"{fold.name}: empty {'train' if not len(fold.train) else 'test'} side")

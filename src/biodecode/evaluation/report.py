@@ -1,0 +1,135 @@
+"""Run reports people can read: JSON, a Markdown table, a confusion matrix and learning curves."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .metrics import SCALARS
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return write_text_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def per_class_table(cm: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
+    """Per-class sensitivity (recall), PPV (precision), specificity and support from a confusion matrix."""
+    rows, total = [], cm.sum()
+    for i, c in enumerate(classes):
+        tp, fn, fp = cm[i, i], cm[i, :].sum() - cm[i, i], cm[:, i].sum() - cm[i, i]
+        tn = total - tp - fn - fp
+        rows.append({"class": c, "support": int(tp + fn),
+                     "sensitivity": float(tp / (tp + fn)) if tp + fn else None,
+                     "ppv": float(tp / (tp + fp)) if tp + fp else None,
+                     "specificity": float(tn / (tn + fp)) if tn + fp else None})
+    return rows
+
+
+def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str, Any]], summary: dict[str, Any],
+                    classes: Sequence[str], synthetic: bool) -> str:
+    lines = [f"# {title}", ""]
+    if synthetic:
+        lines += ["> **SYNTHETIC DATA.** These numbers come from biodecode's synthetic generator, not from real "
+                  "recordings; they show the pipeline works, not how well a model decodes real signals.", ""]
+    lines += [f"- **{k}**: {v}" for k, v in header.items()] + [""]
+    lines += ["## Per fold (test side)", "",
+              "| fold | n test | accuracy | balanced acc. | kappa | macro F1 | ROC AUC | best epoch |",
+              "|---|---|---|---|---|---|---|---|"]
+    for f in folds:
+        m = f["metrics"]
+        lines.append(f"| {f['name']} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['balanced_accuracy'])} | "
+                     f"{_fmt(m['kappa'])} | {_fmt(m['f1_macro'])} | {_fmt(m.get('roc_auc'))} | {f.get('best_epoch', '-')} |")
+    cells = [f"{summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}" if k in summary else "-" for k in SCALARS]
+    lines.append(f"| **mean ± sd** | | {' | '.join(cells)} | |")
+    cm = np.sum([np.asarray(f["metrics"]["confusion_matrix"]) for f in folds], axis=0)
+    lines += ["", "## Per class (all test folds pooled)", "", "| class | support | sensitivity | PPV | specificity |",
+              "|---|---|---|---|---|"]
+    for r in per_class_table(cm, classes):
+        lines.append(f"| {r['class']} | {r['support']} | {_fmt(r['sensitivity'])} | {_fmt(r['ppv'])} | {_fmt(r['specificity'])} |")
+    lines += ["", "Confusion matrix: `confusion_matrix.png`; learning curves: `learning_curves.png`.", ""]
+    return "\n".join(lines)
+
+
+def plot_confusion(path: str | os.PathLike, cm: np.ndarray, classes: Sequence[str], title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2.5, 1.2 * len(classes) + 2))
+    im = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{cm[i, j]}\n{norm[i, j]:.0%}", ha="center", va="center",
+                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_learning_curves(path: str | os.PathLike, histories: Sequence[Sequence[dict[str, float]]], names: Sequence[str],
+                         title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for hist, name in zip(histories, names):
+        ep = [h["epoch"] for h in hist]
+        line = axes[0].plot(ep, [h.get("train_loss", np.nan) for h in hist], label=f"{name} train")[0]
+        axes[0].plot(ep, [h.get("val_loss", np.nan) for h in hist], "--", color=line.get_color())
+        axes[1].plot(ep, [h.get("val_acc", np.nan) for h in hist], color=line.get_color(), label=name)
+    axes[0].set_title("loss (solid: train, dashed: validation)", fontsize=9)
+    axes[1].set_title("validation accuracy", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    if len(names) <= 10:
+        axes[1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+    return path

@@ -1,0 +1,124 @@
+"""One run end to end: windows -> protocol folds -> fit per fold -> test metrics -> report folder."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import RunConfig
+from .evaluation import chance_level, compute_metrics, make_folds, summarize
+from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
+from .models import count_parameters, create_model
+from .training import fit, predict_proba, save_model
+from .windows import WindowSet, load_windows
+
+log = logging.getLogger(__name__)
+
+
+def environment(seed: int) -> dict[str, Any]:
+    """Versions, machine and seed, recorded with every run."""
+    import lightning
+    import mne
+    import scipy
+    import sklearn
+    import torch
+
+    from . import __version__
+
+    return {
+        "biodecode": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
+        "lightning": lightning.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__, "mne": mne.__version__, "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(), "seed": seed, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "argv": sys.argv,
+    }
+
+
+def load_run_windows(config: RunConfig) -> WindowSet:
+    d = config.data
+    return load_windows(d.dataset, d.subjects, d.task, tmin=d.tmin, tmax=d.tmax, window_s=d.window_s,
+                        stride_s=d.stride_s, preprocessing=d.preprocessing, data_dir=d.data_dir,
+                        cache_dir=d.cache_dir, dataset_kwargs=d.dataset_kwargs)
+
+
+def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable[[str], None] | None = None,
+                   windows: WindowSet | None = None) -> dict[str, Any]:
+    """Train and test one model under one protocol; write the report folder; return the summary.
+
+    Files written to ``out_dir``: ``config.yaml`` (resolved), ``environment.json`` (versions, seed),
+    ``metrics.json`` and ``metrics.md`` (per fold and mean ± sd), ``confusion_matrix.png``,
+    ``learning_curves.png``, ``folds.json`` (which groups were tested in each fold) and
+    ``model.pt`` (the fold model with the lowest validation loss).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda msg: log.info(msg))
+    ws = windows if windows is not None else load_run_windows(config)
+    if config.data.preprocessing is None:
+        config.data.preprocessing = ws.info.get("preprocessing", [])
+    write_text_atomic(out / "config.yaml", config.to_yaml())
+    write_json(out / "environment.json", environment(config.seed))
+    p = config.protocol
+    folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=config.train.val_fraction, seed=config.seed,
+                       train_groups=p.train_groups, test_groups=p.test_groups, group_key=p.group_key)
+    say(f"{len(ws)} windows {ws.X.shape[1:]} at {ws.sfreq:g} Hz, classes {ws.class_counts()}; "
+        f"{len(folds)} folds ({p.name})" + ("  [SYNTHETIC DATA]" if ws.synthetic else ""))
+    results, histories, best = [], [], (np.inf, None, -1)
+    n_classes = len(ws.classes)
+    for k, fold in enumerate(folds):
+        t0 = time.perf_counter()
+        model = create_model(config.model.name, ws.n_channels, ws.n_times, n_classes, sfreq=ws.sfreq,
+                             **config.model.kwargs)
+        res = fit(model, ws.X[fold.train], ws.y[fold.train], ws.X[fold.val], ws.y[fold.val], config.train,
+                  n_classes=n_classes)
+        proba = predict_proba(res.model, ws.X[fold.test])
+        metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
+        test_groups = sorted(set(ws.groups(fold.leakage_key)[fold.test].tolist()))
+        results.append({"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
+                        "n_test": len(fold.test), "best_epoch": res.best_epoch, "best_val_loss": res.best_val_loss,
+                        "epochs_run": len(res.history), "seconds": time.perf_counter() - t0,
+                        "chance": chance_level(ws.y[fold.test], n_classes), "metrics": metrics,
+                        "leakage_key": fold.leakage_key, "test_groups": test_groups[:50]})
+        histories.append(res.history)
+        score = res.best_val_loss if res.best_val_loss is not None else -k
+        if score < best[0] or best[1] is None:
+            best = (score, res.model, k)
+        say(f"fold {k + 1}/{len(folds)} {fold.name}: accuracy {metrics['accuracy']:.3f} "
+            f"(kappa {metrics['kappa']:.3f}, {len(res.history)} epochs, {time.perf_counter() - t0:.1f} s)")
+    summary = summarize([r["metrics"] for r in results])
+    title = f"{config.model.name} on {config.data.dataset} ({config.data.task or 'default task'}), {p.name}"
+    header = {
+        "dataset": config.data.dataset + (" (SYNTHETIC)" if ws.synthetic else ""), "task": config.data.task,
+        "subjects": ", ".join(sorted(set(ws.groups("subject").tolist()), key=lambda s: (len(s), s))),
+        "windows": f"{len(ws)} x {ws.n_channels} channels x {ws.n_times} samples at {ws.sfreq:g} Hz",
+        "classes": ", ".join(f"{c} ({n})" for c, n in ws.class_counts().items()),
+        "protocol": f"{p.name}: {__import__('biodecode.evaluation', fromlist=['PROTOCOLS']).PROTOCOLS[p.name]}",
+        "model": f"{config.model.name} ({count_parameters(best[1])} parameters)",
+        "early stopping": f"on a validation split of {config.train.val_fraction:.0%} of the training side",
+        "seed": config.seed,
+    }
+    report = {"title": title, "synthetic": ws.synthetic, "classes": ws.classes, "summary": summary, "folds": results,
+              "header": header, "best_fold": best[2]}
+    write_json(out / "metrics.json", report)
+    write_text_atomic(out / "metrics.md", markdown_report(title, header, results, summary, ws.classes, ws.synthetic))
+    write_json(out / "folds.json", [{"name": r["name"], "leakage_key": r["leakage_key"], "test_groups": r["test_groups"]}
+                                    for r in results])
+    cm = np.sum([np.asarray(r["metrics"]["confusion_matrix"]) for r in results], axis=0)
+    tag = " [SYNTHETIC]" if ws.synthetic else ""
+    plot_confusion(out / "confusion_matrix.png", cm, ws.classes, title + tag)
+    plot_learning_curves(out / "learning_curves.png", histories, [f"fold {i + 1}" for i in range(len(results))], title + tag)
+    save_model(out / "model.pt", best[1], classes=list(ws.classes), ch_names=list(ws.ch_names), sfreq=ws.sfreq,
+               preprocessing=list(config.data.preprocessing or []), dataset=config.data.dataset, task=config.data.task,
+               tmin=ws.info.get("tmin"), tmax=ws.info.get("tmax"), window_s=ws.info.get("window_s"),
+               synthetic=ws.synthetic, fold=results[best[2]]["name"])
+    acc = summary.get("accuracy", {})
+    say(f"accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f} over {len(results)} folds; "
+        f"report in {out}")
+    return report

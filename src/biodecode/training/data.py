@@ -1,0 +1,42 @@
+"""Batches straight from (memory-mapped) window arrays: one fancy-index per batch, not one
+Python call per window."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+
+class WindowDataset(Dataset):
+    """``X (n, C, T)`` float32 and ``y (n,)`` int64; ``__getitems__`` serves whole batches."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray | None = None):
+        self.X = X
+        self.y = np.asarray(y, dtype=np.int64) if y is not None else np.zeros(len(X), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(np.array(self.X[i], dtype=np.float32)), torch.tensor(self.y[i])
+
+    def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        order = np.asarray(idx)
+        sort = np.argsort(order)  # sorted reads are faster on a memory map
+        xs = np.empty((len(order),) + self.X.shape[1:], dtype=np.float32)
+        xs[sort] = self.X[order[sort]]
+        return torch.from_numpy(xs), torch.from_numpy(self.y[order])
+
+
+def _identity(batch):
+    return batch
+
+
+def make_loader(X: np.ndarray, y: np.ndarray | None, batch_size: int, shuffle: bool, seed: int = 0,
+                num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+    ds = WindowDataset(X, y)
+    g = torch.Generator().manual_seed(seed)
+    sampler = RandomSampler(ds, generator=g) if shuffle else SequentialSampler(ds)
+    return DataLoader(ds, batch_sampler=BatchSampler(sampler, batch_size, drop_last), collate_fn=_identity,
+                      num_workers=num_workers)

@@ -1,0 +1,192 @@
+"""Fit a model on windows with Lightning: the same call runs on this CPU, one GPU, or many GPUs
+and machines (``strategy="ddp"``, or under ``torchrun``)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch import nn
+
+from ..errors import ConfigError
+from .checkpoint import SafeCheckpointIO
+from .config import TrainConfig
+from .data import make_loader
+from .module import BiosignalModule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    """model: best weights restored, eval mode; history: one dict per epoch
+    (``epoch, train_loss, val_loss, val_acc, lr``); best_epoch / best_val_loss: where the restored
+    weights come from (None without validation data)."""
+
+    model: nn.Module
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    world_size: int = 1
+
+
+class _History(Callback):
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        m = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch, "lr": trainer.optimizers[0].param_groups[0]["lr"]}
+        for k in ("train_loss", "val_loss", "val_acc"):
+            if k in m:
+                row[k] = float(m[k])
+        self.rows.append(row)
+
+
+class _BestWeights(Callback):
+    """Keeps the weights of the epoch with the lowest validation loss and restores them at the end."""
+
+    def __init__(self) -> None:
+        self.best_loss = float("inf")
+        self.best_epoch = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or "val_loss" not in trainer.callback_metrics:
+            return
+        loss = float(trainer.callback_metrics["val_loss"])
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, trainer.current_epoch
+            self.best_state = {k: v.detach().cpu().clone() for k, v in pl_module.model.state_dict().items()}
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if self.best_state is not None:
+            pl_module.model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_loss, self.best_epoch, self.best_state = state["best_loss"], state["best_epoch"], state["best_state"]
+
+
+def resolve_precision(precision: str) -> str:
+    if precision != "auto":
+        return precision
+    if torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
+def class_weights_for(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor | None:
+    """Inverse-frequency weights ``n / (K * count_k)``; classes absent from ``y`` get weight 0."""
+    if mode == "none":
+        return None
+    counts = np.bincount(np.asarray(y), minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+@contextmanager
+def _quiet_lightning(verbose: bool) -> Iterator[None]:
+    """Lightning logs its set-up ("GPU available: ...") at INFO; the library stays quiet unless asked."""
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            # Lightning 2.6 with torch >= 2.10: a deprecation inside Lightning, not in our code
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+            warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _devices_and_strategy(config: TrainConfig) -> tuple[Any, str]:
+    devices, strategy = config.devices, config.strategy
+    local_world = os.environ.get("LOCAL_WORLD_SIZE")  # set by torchrun
+    if devices == "auto" and local_world and int(local_world) > 1:
+        devices = int(local_world)
+        if strategy == "auto":
+            strategy = "ddp"
+    return devices, strategy
+
+
+def fit(
+    model: nn.Module,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    config: TrainConfig | None = None,
+    *,
+    n_classes: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume_from: str | os.PathLike | None = None,
+) -> FitResult:
+    """Train ``model`` on ``X_train (n, C, T)``, ``y_train (n,)``; early-stop on ``(X_val, y_val)``.
+
+    With ``checkpoint_dir`` a ``last.ckpt`` is written (atomically) after every epoch;
+    ``resume_from`` continues from such a file (read with ``weights_only=True``).
+    """
+    config = config or TrainConfig()
+    if len(X_train) == 0:
+        raise ConfigError("fit: the training set is empty")
+    n_classes = n_classes or getattr(model, "n_classes", None) or int(np.max(y_train)) + 1
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    has_val = X_val is not None and len(X_val) > 0
+    module = BiosignalModule(model, config, n_classes, class_weights_for(y_train, n_classes, config.class_weights))
+    history, best = _History(), _BestWeights()
+    callbacks: list[Callback] = [history, best]
+    if has_val:
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience, mode="min"))
+    if checkpoint_dir is not None:
+        callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0))
+    devices, strategy = _devices_and_strategy(config)
+    with _quiet_lightning(config.progress_bar):
+        trainer = L.Trainer(
+            max_epochs=config.max_epochs, accelerator=config.accelerator, devices=devices, strategy=strategy,
+            num_nodes=config.num_nodes, precision=resolve_precision(config.precision),
+            gradient_clip_val=config.grad_clip or None, callbacks=callbacks, logger=False,
+            enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=config.progress_bar,
+            enable_model_summary=False, num_sanity_val_steps=0, deterministic=False,
+            default_root_dir=str(checkpoint_dir) if checkpoint_dir else None, plugins=[SafeCheckpointIO()],
+        )
+        train_loader = make_loader(X_train, y_train, config.batch_size, shuffle=True, seed=config.seed,
+                                   num_workers=config.num_workers)
+        val_loader = make_loader(X_val, y_val, max(config.batch_size, 256), shuffle=False,
+                                 num_workers=config.num_workers) if has_val else None
+        trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume_from) if resume_from else None,
+                    weights_only=True if resume_from else None)
+    model.eval()
+    return FitResult(
+        model=model, history=history.rows,
+        best_epoch=best.best_epoch if best.best_state is not None else None,
+        best_val_loss=best.best_loss if best.best_state is not None else None,
+        world_size=trainer.world_size,
+    )
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, X: np.ndarray, batch_size: int = 256, device: str | torch.device | None = None) -> np.ndarray:
+    """Class probabilities ``(n, n_classes)`` for windows ``X (n, C, T)``, in eval mode."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    out = []
+    for start in range(0, len(X), batch_size):
+        xb = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size], dtype=np.float32)).to(device)
+        out.append(torch.softmax(model(xb).float(), dim=1).cpu().numpy())
+    n_classes = getattr(model, "n_classes", 0)
+    return np.concatenate(out) if out else np.zeros((0, n_classes), dtype=np.float32)
