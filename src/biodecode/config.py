@@ -109,6 +109,22 @@ class RunConfig:
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
 
+    def validate(self) -> "RunConfig":
+        """Check names (dataset, task, model and its options, protocol) before any work starts."""
+        from .datasets import get_dataset
+        from .evaluation import PROTOCOLS
+        from .models import model_defaults
+
+        ds = get_dataset(self.data.dataset, path=self.data.data_dir, **self.data.dataset_kwargs)
+        ds.task(self.data.task)
+        allowed = model_defaults(self.model.name)
+        unknown = sorted(set(self.model.kwargs) - set(allowed))
+        if unknown:
+            raise ConfigError(f"model {self.model.name!r} has no parameter(s) {unknown}; it takes {sorted(allowed)}")
+        if self.protocol.name not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol {self.protocol.name!r}; available: {sorted(PROTOCOLS)}")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

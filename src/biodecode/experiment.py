@@ -15,7 +15,7 @@ from .config import RunConfig
 from .evaluation import chance_level, compute_metrics, make_folds, summarize
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
-from .training import fit, predict_proba, save_model
+from .training import fit, predict_proba, save_model, seed_everything
 from .windows import WindowSet, load_windows
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     ``learning_curves.png``, ``folds.json`` (which groups were tested in each fold) and
     ``model.pt`` (the fold model with the lowest validation loss).
     """
+    config.validate()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: log.info(msg))
@@ -74,6 +75,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     n_classes = len(ws.classes)
     for k, fold in enumerate(folds):
         t0 = time.perf_counter()
+        seed_everything(config.seed + k)  # weight initialisation, shuffling and augmentation of this fold
         model = create_model(config.model.name, ws.n_channels, ws.n_times, n_classes, sfreq=ws.sfreq,
                              **config.model.kwargs)
         res = fit(model, ws.X[fold.train], ws.y[fold.train], ws.X[fold.val], ws.y[fold.val], config.train,

@@ -62,8 +62,11 @@ def generate_mi_run(
     cue_s: float = 4.0,
     rest_s: float = 4.0,
     seed: int = 0,
+    rhythm_gain: float = 1.0,
 ) -> Recording:
-    """One synthetic run: ``n_trials`` cues alternating with rest, classes balanced and shuffled."""
+    """One synthetic run: ``n_trials`` cues alternating with rest, classes balanced and shuffled.
+
+    ``rhythm_gain`` scales the mu/beta sources against the background (>1: easier to decode)."""
     unknown = [c for c in classes if c not in _ERD]
     if unknown:
         raise ConfigError(f"synthetic-mi: unknown classes {unknown}; known: {sorted(_ERD)}")
@@ -85,24 +88,26 @@ def generate_mi_run(
     # Rhythmic sources with subject-specific frequencies, amplitudes and ERD depth.
     mu_f = subj_rng.uniform(9.0, 11.5)
     beta_f = subj_rng.uniform(19.0, 24.0)
-    erd_depth = subj_rng.uniform(0.45, 0.7)
+    erd_depth = subj_rng.uniform(0.25, 0.55)
+    # trial-to-trial variability: some cues barely desynchronise, as in real imagery
+    trial_depth = np.clip(erd_depth * rng.uniform(0.0, 1.6, n_trials), 0.0, 0.9)
     sources = {"C3": pos_all["C3"], "C4": pos_all["C4"], "Cz": pos_all["Cz"]}
     sigma = 0.035  # metres of volume-conduction spread
     data = np.zeros((n_ch, n))
     t = np.arange(n) / sfreq
     for name, spos in sources.items():
         env = np.ones(n)
-        for onset, lab in zip(onsets, labels):
+        for onset, lab, depth in zip(onsets, labels, trial_depth):
             if name in _ERD[lab]:
                 # smooth dip starting ~0.3 s after the cue, back to baseline at its end
                 w = np.clip((t - onset - 0.3) / 0.4, 0, 1) * np.clip((onset + cue_s - t) / 0.4, 0, 1)
-                env -= erd_depth * w
+                env -= depth * w
         rhythm = (
             subj_rng.uniform(0.8, 1.2) * _band(rng, n, sfreq, mu_f - 1.5, mu_f + 1.5)
             + 0.5 * _band(rng, n, sfreq, beta_f - 3.0, beta_f + 3.0)
         )
         gain = np.exp(-np.sum((t_pos - spos) ** 2, axis=1) / (2 * sigma**2))
-        data += np.outer(gain, env * rhythm) * 12e-6
+        data += np.outer(gain, env * rhythm) * 8e-6 * rhythm_gain
 
     # Background: spatially smooth random sources plus per-channel pink noise.
     n_bg = 12
@@ -146,7 +151,7 @@ class SyntheticMI(Dataset):
 
     name = "synthetic-mi"
     folder = "synthetic-mi"
-    version = "1"
+    version = "2"  # bump whenever the generator changes: it is part of the window-cache key
     signal = "eeg"
     description = "SYNTHETIC motor-imagery EEG (1/f background, mu/beta ERD, volume conduction); offline stand-in"
     citation = "biodecode synthetic generator (not real data)"

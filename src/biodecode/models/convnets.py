@@ -26,7 +26,6 @@ class ShallowConvNet(BiosignalModel):
         family="CNN",
         paper="Schirrmeister et al. 2017, Hum. Brain Mapp. 38:5391",
         deviations="classifier as Linear instead of an equivalent full-length conv; log clamps at 1e-6",
-        export_notes={"torchscript": "ok", "onnx": "ok"},
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = 250.0, *,
@@ -58,7 +57,6 @@ class Deep4(BiosignalModel):
         family="CNN",
         paper="Schirrmeister et al. 2017, Hum. Brain Mapp. 38:5391",
         deviations="classifier as Linear instead of an equivalent full-length conv",
-        export_notes={"torchscript": "ok", "onnx": "ok"},
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = 250.0, *,

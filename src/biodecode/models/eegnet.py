@@ -33,7 +33,6 @@ class EEGNet(BiosignalModel):
         name="eegnet",
         family="CNN",
         paper="Lawhern et al. 2018, J. Neural Eng. 15:056013",
-        export_notes={"torchscript": "ok", "onnx": "ok"},
     )
 
     def __init__(

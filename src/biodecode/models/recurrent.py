@@ -33,7 +33,6 @@ class LSTMNet(BiosignalModel):
         family="RNN",
         paper="Hochreiter & Schmidhuber 1997, Neural Comput. 9(8):1735",
         deviations="reference design, not a single paper's network",
-        export_notes={"torchscript": "ok (trace)", "onnx": "ok"},
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = None, *,

@@ -52,7 +52,6 @@ class ResNet1d(BiosignalModel):
         family="CNN (residual)",
         paper="He et al. 2016/2019; Strodthoff et al. 2021, IEEE JBHI 25(5) (xresnet1d for ECG)",
         deviations="single linear head instead of fastai's two-layer head",
-        export_notes={"torchscript": "ok", "onnx": "ok"},
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = None, *,

@@ -49,7 +49,6 @@ class EEGTCNet(BiosignalModel):
         family="CNN+TCN",
         paper="Ingolfsson et al. 2020, IEEE SMC, pp. 2958-2965",
         deviations="none known; kernel sizes are in samples as in the paper (250 Hz)",
-        export_notes={"torchscript": "ok", "onnx": "ok"},
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = 250.0, *,

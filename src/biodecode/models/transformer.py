@@ -40,7 +40,6 @@ class TransformerNet(BiosignalModel):
         family="Transformer",
         paper="Vaswani et al. 2017, NeurIPS; pre-norm: Xiong et al. 2020, ICML",
         deviations="reference design, not a single paper's network",
-        export_notes={"torchscript": "ok (trace)", "onnx": "ok"},
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = None, *,
@@ -115,7 +114,6 @@ class EEGConformer(BiosignalModel):
         family="Transformer",
         paper="Song et al. 2023, IEEE TNSRE 31:710 (EEG Conformer)",
         deviations="kernel sizes in samples as in the paper (250 Hz); none otherwise known",
-        export_notes={"torchscript": "ok (trace)", "onnx": "ok"},
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = 250.0, *,

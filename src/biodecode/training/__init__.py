@@ -3,6 +3,6 @@
 from .augment import Augmenter
 from .checkpoint import load_model, save_model
 from .config import TrainConfig
-from .fit import FitResult, class_weights_for, fit, predict_proba
+from .fit import FitResult, class_weights_for, fit, predict_proba, seed_everything
 
-__all__ = ["Augmenter", "FitResult", "TrainConfig", "class_weights_for", "fit", "load_model", "predict_proba", "save_model"]
+__all__ = ["Augmenter", "FitResult", "TrainConfig", "class_weights_for", "fit", "load_model", "predict_proba", "save_model", "seed_everything"]

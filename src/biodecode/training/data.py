@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset
 
 
 class WindowDataset(Dataset):
@@ -35,8 +35,9 @@ def _identity(batch):
 
 def make_loader(X: np.ndarray, y: np.ndarray | None, batch_size: int, shuffle: bool, seed: int = 0,
                 num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+    """A DataLoader whose batches come from one ``__getitems__`` call (PyTorch's batched fetch); under
+    DDP, Lightning swaps in a DistributedSampler as usual."""
     ds = WindowDataset(X, y)
     g = torch.Generator().manual_seed(seed)
-    sampler = RandomSampler(ds, generator=g) if shuffle else SequentialSampler(ds)
-    return DataLoader(ds, batch_sampler=BatchSampler(sampler, batch_size, drop_last), collate_fn=_identity,
-                      num_workers=num_workers)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, drop_last=drop_last,
+                      collate_fn=_identity, num_workers=num_workers)

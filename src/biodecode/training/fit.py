@@ -80,6 +80,11 @@ class _BestWeights(Callback):
         self.best_loss, self.best_epoch, self.best_state = state["best_loss"], state["best_epoch"], state["best_state"]
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all processes and data-loader workers) in one place."""
+    L.seed_everything(seed, workers=True, verbose=False)
+
+
 def resolve_precision(precision: str) -> str:
     if precision != "auto":
         return precision
@@ -109,6 +114,7 @@ def _quiet_lightning(verbose: bool) -> Iterator[None]:
             # Lightning 2.6 with torch >= 2.10: a deprecation inside Lightning, not in our code
             warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
             warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=r".*`validation_step` but have no `val_dataloader`.*")
             yield
     finally:
         logger.setLevel(level)
@@ -145,7 +151,7 @@ def fit(
     if len(X_train) == 0:
         raise ConfigError("fit: the training set is empty")
     n_classes = n_classes or getattr(model, "n_classes", None) or int(np.max(y_train)) + 1
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    seed_everything(config.seed)
     has_val = X_val is not None and len(X_val) > 0
     module = BiosignalModule(model, config, n_classes, class_weights_for(y_train, n_classes, config.class_weights))
     history, best = _History(), _BestWeights()
@@ -186,7 +192,7 @@ def predict_proba(model: nn.Module, X: np.ndarray, batch_size: int = 256, device
     model.eval()
     out = []
     for start in range(0, len(X), batch_size):
-        xb = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size], dtype=np.float32)).to(device)
+        xb = torch.from_numpy(np.array(X[start : start + batch_size], dtype=np.float32)).to(device)
         out.append(torch.softmax(model(xb).float(), dim=1).cpu().numpy())
     n_classes = getattr(model, "n_classes", 0)
     return np.concatenate(out) if out else np.zeros((0, n_classes), dtype=np.float32)

@@ -1,0 +1,107 @@
+"""A scikit-learn estimator around any registered model, for sklearn pipelines, ``cross_val_score``
+with groups, and MOABB.
+
+``X`` is ``(n_windows, n_channels, n_times)`` float; a 2-D ``(n, n_times)`` array is read as one
+channel. Labels may be any hashable values; ``classes_`` keeps their order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from .models import create_model
+from .training import TrainConfig, fit, predict_proba, seed_everything
+
+
+class BiosignalClassifier(ClassifierMixin, BaseEstimator):
+    """Deep-network classifier with the estimator API (``fit``, ``predict``, ``predict_proba``, ``score``).
+
+    model/model_kwargs: a name from ``biodecode.models.list_models()`` and its options; sfreq: sampling
+    rate in Hz (sets sfreq-dependent kernels); the rest configures :class:`TrainConfig`. A share
+    ``val_fraction`` of the training data (stratified) drives early stopping.
+    """
+
+    def __init__(self, model: str = "eegnet", model_kwargs: dict[str, Any] | None = None, sfreq: float | None = None,
+                 max_epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-2,
+                 val_fraction: float = 0.2, patience: int = 20, class_weights: str = "balanced",
+                 augment: list[dict[str, Any]] | None = None, scheduler: str = "cosine", accelerator: str = "auto",
+                 random_state: int = 0):
+        self.model = model
+        self.model_kwargs = model_kwargs
+        self.sfreq = sfreq
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.class_weights = class_weights
+        self.augment = augment
+        self.scheduler = scheduler
+        self.accelerator = accelerator
+        self.random_state = random_state
+
+    def _as_3d(self, X: Any, reset: bool) -> np.ndarray:
+        X = check_array(X, allow_nd=True, dtype=np.float32, ensure_min_samples=1)
+        if X.ndim == 2:
+            X = X[:, None, :]
+        if X.ndim != 3:
+            raise ValueError(f"X must be (n_windows, n_channels, n_times) or (n, n_times), got shape {X.shape}")
+        if reset:
+            self.n_features_in_ = X.shape[1] if X.shape[1] > 1 else X.shape[2]
+            self.input_shape_ = X.shape[1:]
+        elif X.shape[1:] != self.input_shape_:
+            raise ValueError(f"X has windows of shape {X.shape[1:]}, the model was fitted on {self.input_shape_}")
+        return X
+
+    def fit(self, X: Any, y: Any) -> "BiosignalClassifier":
+        if np.asarray(X).ndim == 2:
+            X, y = validate_data(self, X, y, dtype=np.float32)
+        X = self._as_3d(X, reset=True)
+        y = np.asarray(y)
+        check_classification_targets(y)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} windows but y has {len(y)} labels")
+        self._encoder = LabelEncoder().fit(y)
+        self.classes_ = self._encoder.classes_
+        yi = self._encoder.transform(y).astype(np.int64)
+        n_classes = max(2, len(self.classes_))
+        tr, va = np.arange(len(yi)), np.arange(0)
+        counts = np.bincount(yi)
+        if self.val_fraction > 0 and len(yi) >= 10 and counts.min() >= 2 and len(counts) > 1:
+            split = StratifiedShuffleSplit(n_splits=1, test_size=self.val_fraction, random_state=self.random_state)
+            tr, va = next(split.split(np.zeros(len(yi)), yi))
+        config = TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+                             weight_decay=self.weight_decay, val_fraction=self.val_fraction, patience=self.patience,
+                             class_weights=self.class_weights, augment=list(self.augment or []),
+                             scheduler=self.scheduler, accelerator=self.accelerator, seed=self.random_state)
+        seed_everything(self.random_state)  # weights are initialised from the run's seed
+        net = create_model(self.model, X.shape[1], X.shape[2], n_classes, sfreq=self.sfreq, **(self.model_kwargs or {}))
+        result = fit(net, X[tr], yi[tr], X[va], yi[va], config, n_classes=n_classes)
+        self.module_ = result.model
+        self.history_ = result.history
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "module_")
+        if np.asarray(X).ndim == 2:
+            X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = self._as_3d(X, reset=False)
+        proba = predict_proba(self.module_, X)
+        return proba[:, : len(self.classes_)] / proba[:, : len(self.classes_)].sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags

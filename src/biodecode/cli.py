@@ -1,0 +1,282 @@
+"""The ``biodecode`` command line: thin; it parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from .errors import BiodecodeError, ConfigError
+
+log = logging.getLogger("biodecode")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_path(d: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    cur = d
+    for k in keys[:-1]:
+        if cur.get(k) is None:
+            cur[k] = {}
+        if not isinstance(cur[k], dict):
+            raise ConfigError(f"--set {dotted}: {k!r} is not a section")
+        cur = cur[k]
+    cur[keys[-1]] = value
+
+
+def _subjects(values: Sequence[str] | None) -> list[Any] | None:
+    """``1 2 5-8`` -> [1, 2, 5, 6, 7, 8]; non-numeric ids (MIT-BIH records) stay strings."""
+    if not values:
+        return None
+    out: list[Any] = []
+    for v in values:
+        for part in str(v).split(","):
+            if "-" in part and all(p.isdigit() for p in part.split("-", 1)):
+                a, b = map(int, part.split("-", 1))
+                out += list(range(a, b + 1))
+            elif part.isdigit():
+                out.append(int(part))
+            elif part:
+                out.append(part)
+    return out
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from .datasets import get_dataset, list_datasets
+
+    if args.action == "list":
+        for name in list_datasets():
+            ds = get_dataset(name, path=args.data_dir)
+            print(f"{name:16s} {ds.signal:4s} {ds.description}")
+        return 0
+    if not args.name:
+        raise ConfigError(f"datasets {args.action}: name a dataset (one of {list_datasets()})")
+    ds = get_dataset(args.name, path=args.data_dir)
+    if args.action == "describe":
+        print(yaml.safe_dump(ds.describe(), sort_keys=False))
+        return 0
+    from tqdm import tqdm
+
+    subjects = _subjects(args.subjects) or ds.subjects()
+    for s in tqdm(subjects, desc=f"download {args.name}", unit="subject"):
+        ds.download([s], args.task)
+    print(f"{args.name}: {len(subjects)} subject(s) present in {ds.root}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import count_macs, count_parameters, create_model, describe_model, list_models
+
+    rows = []
+    for name in list_models():
+        d = describe_model(name)
+        try:
+            m = create_model(name, args.n_channels, args.n_times, args.n_classes, sfreq=args.sfreq)
+            params, macs = count_parameters(m), count_macs(m, args.n_channels, args.n_times)
+        except ConfigError as exc:
+            params, macs = None, None
+            d["note"] = str(exc)
+        rows.append((name, d["family"], d["paper"], params, macs, d["export"]))
+    shape = f"{args.n_channels} x {args.n_times} at {args.sfreq:g} Hz, {args.n_classes} classes"
+    if args.markdown:
+        print(f"| model | family | paper | parameters | MACs ({shape}) | export |\n|---|---|---|---|---|---|")
+        for name, fam, paper, p, m, exp in rows:
+            ex = ", ".join(f"{k}: {v}" for k, v in exp.items())
+            print(f"| `{name}` | {fam} | {paper} | {p if p is not None else '-':,} | "
+                  f"{f'{m / 1e6:.1f} M' if m is not None else '-'} | {ex} |")
+    else:
+        print(f"input {shape}")
+        for name, fam, _, p, m, _ in rows:
+            print(f"{name:12s} {fam:16s} {p if p is not None else '-':>10,} params  "
+                  f"{f'{m / 1e6:8.1f} M MACs' if m is not None else 'window too short'}")
+    return 0
+
+
+def _build_config(args: argparse.Namespace) -> "RunConfig":
+    from .config import RunConfig
+
+    base: dict[str, Any] = {}
+    if args.config:
+        base = RunConfig.from_yaml(args.config).to_dict()
+    for key, value in (("data.dataset", args.dataset), ("data.task", args.task),
+                       ("data.subjects", _subjects(args.subjects)), ("data.data_dir", args.data_dir),
+                       ("model.name", args.model), ("protocol.name", args.protocol), ("protocol.n_folds", args.folds),
+                       ("train.max_epochs", args.epochs), ("train.batch_size", args.batch_size), ("train.lr", args.lr),
+                       ("seed", args.seed)):
+        if value is not None:
+            _set_path(base, key, value)
+    for item in args.set or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.lr=0.01 or model.kwargs.F1=4")
+        k, v = item.split("=", 1)
+        _set_path(base, k.strip(), _parse_value(v))
+    if args.progress:
+        _set_path(base, "train.progress_bar", True)
+    return RunConfig.from_dict(base)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .experiment import run_experiment
+
+    config = _build_config(args)
+    out = Path(args.out) if args.out else Path("runs") / (
+        f"{config.data.dataset}-{config.data.task or 'default'}-{config.model.name}-{config.protocol.name}-"
+        f"{time.strftime('%Y%m%d-%H%M%S')}")
+    bar = tqdm(total=None, desc="folds", unit="fold", disable=not sys.stderr.isatty())
+
+    def progress(msg: str) -> None:
+        tqdm.write(msg)
+        if msg.startswith("fold "):
+            bar.update(1)
+
+    report = run_experiment(config, out, progress=progress)
+    bar.close()
+    acc = report["summary"].get("accuracy", {})
+    print(f"{report['title']}: accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f}"
+          + ("  [SYNTHETIC DATA]" if report["synthetic"] else ""))
+    print(f"report: {out / 'metrics.md'}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .evaluation import compute_metrics
+    from .evaluation.report import plot_confusion, write_json
+    from .training import load_model, predict_proba
+    from .windows import load_windows
+
+    model, meta = load_model(args.checkpoint)
+    dataset = args.dataset or meta.get("dataset")
+    task = args.task or meta.get("task")
+    ws = load_windows(dataset, _subjects(args.subjects), task, tmin=meta.get("tmin"), tmax=meta.get("tmax"),
+                      window_s=meta.get("window_s"), stride_s=meta.get("stride_s"),
+                      preprocessing=meta.get("preprocessing", []), data_dir=args.data_dir)
+    if list(ws.ch_names) != list(meta.get("ch_names", ws.ch_names)):
+        raise ConfigError(f"{args.checkpoint}: model was trained on channels {meta['ch_names']}, data has {ws.ch_names}")
+    if ws.classes != meta.get("classes", ws.classes):
+        raise ConfigError(f"{args.checkpoint}: model classes {meta['classes']} differ from the data's {ws.classes}")
+    proba = predict_proba(model, ws.X)
+    metrics = compute_metrics(ws.y, proba, ws.classes)
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "evaluate"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", {"checkpoint": str(args.checkpoint), "dataset": dataset, "task": task,
+                                      "subjects": sorted(set(ws.groups('subject').tolist())), "metrics": metrics})
+    plot_confusion(out / "confusion_matrix.png", np.asarray(metrics["confusion_matrix"]), ws.classes,
+                   f"{Path(args.checkpoint).name} on {dataset}")
+    print(f"accuracy {metrics['accuracy']:.3f}, balanced {metrics['balanced_accuracy']:.3f}, "
+          f"kappa {metrics['kappa']:.3f} on {len(ws)} windows; written to {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Synthetic motor imagery, end to end, offline: windows, EEGNet, leave-one-subject-out."""
+    from .config import RunConfig
+    from .experiment import run_experiment
+
+    config = RunConfig.from_dict({
+        "data": {"dataset": "synthetic-mi", "task": "left-right-imagery", "subjects": [1, 2, 3, 4],
+                 "dataset_kwargs": {"n_channels": 22, "n_trials": 30}},
+        "model": {"name": args.model},
+        "protocol": {"name": "loso"},
+        "train": {"max_epochs": args.epochs, "batch_size": 32, "lr": 3e-3, "patience": 10},
+        "seed": 0,
+    })
+    print("biodecode demo: SYNTHETIC motor-imagery EEG (4 subjects, 22 channels, 160 Hz), "
+          f"{args.model}, leave-one-subject-out")
+    t0 = time.perf_counter()
+    report = run_experiment(config, args.out, progress=print)
+    acc = report["summary"]["accuracy"]
+    print(f"demo done in {time.perf_counter() - t0:.0f} s: accuracy {acc['mean']:.3f} ± {acc['std']:.3f} "
+          f"(chance 0.5) on SYNTHETIC data; report: {Path(args.out) / 'metrics.md'}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="biodecode", description="Deep learning for EEG, ECG and EMG classification.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log INFO messages")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("datasets", help="list, describe or download datasets")
+    d.add_argument("action", choices=["list", "describe", "download"])
+    d.add_argument("name", nargs="?")
+    d.add_argument("--subjects", nargs="+")
+    d.add_argument("--task")
+    d.add_argument("--data-dir", help="data root (default: $BIODECODE_DATA_DIR or the user cache)")
+    d.set_defaults(func=cmd_datasets)
+
+    m = sub.add_parser("models", help="list models with parameter and MAC counts")
+    m.add_argument("--n-channels", type=int, default=64)
+    m.add_argument("--n-times", type=int, default=480)
+    m.add_argument("--n-classes", type=int, default=2)
+    m.add_argument("--sfreq", type=float, default=160.0)
+    m.add_argument("--markdown", action="store_true")
+    m.set_defaults(func=cmd_models)
+
+    t = sub.add_parser("train", help="train and evaluate under a protocol; writes a report folder")
+    t.add_argument("--config", help="YAML run config (flags below override it)")
+    t.add_argument("--dataset")
+    t.add_argument("--task")
+    t.add_argument("--subjects", nargs="+", help="e.g. 1 2 3 or 1-10")
+    t.add_argument("--model")
+    t.add_argument("--protocol", help="within-subject, cross-subject, loso, cross-session, cross-run, inter-patient")
+    t.add_argument("--folds", type=int)
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--data-dir")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any config value, e.g. --set train.patience=30 --set model.kwargs.F1=4")
+    t.add_argument("--out", help="report folder (default runs/<dataset>-<task>-<model>-<protocol>-<time>)")
+    t.add_argument("--progress", action="store_true", help="show Lightning's per-epoch progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a trained model file on data")
+    e.add_argument("checkpoint", help="model.pt from a run folder")
+    e.add_argument("--dataset")
+    e.add_argument("--task")
+    e.add_argument("--subjects", nargs="+")
+    e.add_argument("--data-dir")
+    e.add_argument("--out")
+    e.set_defaults(func=cmd_evaluate)
+
+    demo = sub.add_parser("demo", help="end-to-end run on built-in SYNTHETIC data (no download)")
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--model", default="eegnet")
+    demo.add_argument("--epochs", type=int, default=40)
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (BiodecodeError, FileNotFoundError) as exc:
+        print(f"biodecode {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

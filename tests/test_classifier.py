@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+from sklearn.model_selection import GroupKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import check_estimator
+
+from biodecode.classifier import BiosignalClassifier
+from biodecode.datasets.synthetic import generate_mi_run
+from biodecode.preprocessing import Pipeline
+from biodecode.windows import make_event_windows
+
+
+def test_sklearn_estimator_checks():
+    est = BiosignalClassifier(model="lstm", model_kwargs={"hidden_size": 8, "num_layers": 1}, max_epochs=30,
+                              batch_size=32, lr=3e-2)
+    results = check_estimator(est, on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert not failed, failed
+    assert len([r for r in results if r["status"] == "passed"]) > 30
+
+
+def test_pipeline_and_grouped_cross_validation():
+    band = Pipeline.from_config([{"name": "bandpass", "l_freq": 6.0, "h_freq": 30.0}])
+    recs = [band.apply(generate_mi_run(s, 4, n_trials=40, seed=4, channels=("C3", "Cz", "C4", "FC3", "FC4", "CP3", "CP4"),
+                                       rhythm_gain=5.0)) for s in (1, 2, 3)]
+    ws = make_event_windows(recs, 0.5, 2.5)
+    labels = np.array(ws.classes)[ws.y]  # string labels work
+    pipe = make_pipeline(FunctionTransformer(lambda x: x * 1e6),
+                         BiosignalClassifier(model="eegnet", sfreq=ws.sfreq, max_epochs=30, batch_size=16, lr=3e-3))
+    scores = cross_val_score(pipe, np.asarray(ws.X), labels, groups=ws.groups("subject"), cv=GroupKFold(3))
+    assert scores.shape == (3,) and scores.mean() > 0.7, scores
+    pipe.fit(np.asarray(ws.X), labels)  # cross_val_score fitted clones; fit the pipeline itself
+    clf = pipe[-1]
+    assert list(clf.classes_) == ["left_hand", "right_hand"]
+    proba = pipe.predict_proba(np.asarray(ws.X[:5]))
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    with pytest.raises(ValueError, match="the model was fitted on"):
+        clf.predict(np.zeros((2, 3, 320), dtype=np.float32))

@@ -1,0 +1,100 @@
+"""The command line, end to end: real EEG through train/evaluate, and clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from biodecode.cli import main
+
+REPORT_FILES = {"config.yaml", "environment.json", "metrics.json", "metrics.md", "confusion_matrix.png",
+                "learning_curves.png", "folds.json", "model.pt"}
+
+
+def test_models_and_datasets_listings(capsys):
+    assert main(["models", "--n-channels", "22", "--n-times", "1000", "--sfreq", "250"]) == 0
+    out = capsys.readouterr().out
+    assert "eegnet" in out and "conformer" in out and "params" in out
+    assert main(["datasets", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "physionet-mi" in out and "mitdb" in out
+    assert main(["datasets", "describe", "physionet-mi"]) == 0
+    assert "left-right-imagery" in capsys.readouterr().out
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("task,runs", [("left-right-real", ["3", "7", "11"]), ("left-right-imagery", ["4", "8", "12"])])
+def test_train_eegnet_within_subject_on_physionet_subject1(tmp_path, data_dir, task, runs, capsys):
+    out = tmp_path / task
+    rc = main(["train", "--dataset", "physionet-mi", "--task", task, "--model", "eegnet", "--protocol",
+               "within-subject", "--folds", "5", "--subjects", "1", "--epochs", "3", "--data-dir", str(data_dir),
+               "--out", str(out)])
+    assert rc == 0
+    assert REPORT_FILES <= {p.name for p in out.iterdir()}
+    report = json.loads((out / "metrics.json").read_text())
+    assert len(report["folds"]) == 5 and report["synthetic"] is False
+    assert sum(f["n_test"] for f in report["folds"]) == 45  # every window tested exactly once
+    assert all(f["n_train"] + f["n_val"] + f["n_test"] == 45 for f in report["folds"])
+    assert 0.0 <= report["summary"]["accuracy"]["mean"] <= 1.0
+    cm = np.sum([f["metrics"]["confusion_matrix"] for f in report["folds"]], axis=0)
+    assert cm.shape == (2, 2) and cm.sum() == 45
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["data"]["task"] == task and cfg["model"]["name"] == "eegnet" and cfg["data"]["preprocessing"]
+    md = (out / "metrics.md").read_text()
+    assert "within-subject" in md and "mean ± sd" in md and "SYNTHETIC" not in md
+    # the folds' test trials come from the task's runs only
+    folds = json.loads((out / "folds.json").read_text())
+    tested = {g.split("@")[0][-2:].lstrip("R0") for f in folds for g in f["test_groups"]}
+    assert tested <= set(runs)
+    # evaluate the saved model on the same subject's windows
+    assert main(["evaluate", str(out / "model.pt"), "--subjects", "1", "--data-dir", str(data_dir)]) == 0
+    ev = json.loads((out / "evaluate" / "metrics.json").read_text())
+    assert ev["metrics"]["n"] == 45 and ev["task"] == task
+
+
+@pytest.mark.parametrize("model", ["lstm", "transformer"])
+def test_train_other_families_and_rerun_from_written_config(tmp_path, model):
+    out = tmp_path / model
+    args = ["train", "--dataset", "synthetic-mi", "--task", "left-right-imagery", "--subjects", "1", "2",
+            "--model", model, "--protocol", "cross-subject", "--folds", "2", "--epochs", "2", "--out", str(out),
+            "--set", "data.dataset_kwargs.n_channels=8", "--set", "train.batch_size=32"]
+    assert main(args) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["synthetic"] is True and len(report["folds"]) == 2
+    assert "SYNTHETIC DATA" in (out / "metrics.md").read_text()
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(out / "config.yaml"), "--out", str(again)]) == 0
+    a = json.loads((out / "metrics.json").read_text())["summary"]["accuracy"]["mean"]
+    b = json.loads((again / "metrics.json").read_text())["summary"]["accuracy"]["mean"]
+    assert a == pytest.approx(b)  # same config, same seed: same result
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--model", "eegnett", "--epochs", "1"], "unknown model 'eegnett'"),
+    (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["train", "--protocol", "random", "--epochs", "1"], "unknown protocol 'random'"),
+    (["train", "--set", "train.lr"], "expected KEY=VALUE"),
+    (["train", "--set", "train.epochs=3"], r"unknown option\(s\) \['epochs'\]"),
+    (["train", "--config", "/nonexistent/run.yaml"], "no such config file"),
+    (["evaluate", "/nonexistent/model.pt"], "no such model file"),
+    (["datasets", "describe"], "name a dataset"),
+])
+def test_cli_errors_are_clear(args, message, capsys, tmp_path):
+    args = [a if a != "OUT" else str(tmp_path) for a in args]
+    assert main(args + (["--out", str(tmp_path / "x")] if args[0] == "train" else [])) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err
+    import re
+
+    assert re.search(message, err), err
+
+
+def test_bad_yaml_config(tmp_path, capsys):
+    p = tmp_path / "bad.yaml"
+    p.write_text("data: [1, 2\n")
+    assert main(["train", "--config", str(p)]) == 2
+    assert "bad.yaml: not valid YAML" in capsys.readouterr().err
+    p.write_text("data:\n  dataset: synthetic-mi\nmodle:\n  name: eegnet\n")
+    assert main(["train", "--config", str(p)]) == 2
+    assert "unknown section(s) ['modle']" in capsys.readouterr().err

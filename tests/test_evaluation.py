@@ -1,0 +1,112 @@
+"""Protocols must make leakage impossible; tests try to break them. Metrics match scikit-learn."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from biodecode import ConfigError
+from biodecode.evaluation import LeakageError, check_fold, compute_metrics, make_folds, summarize
+from biodecode.evaluation.protocols import Fold
+from biodecode.windows import WindowSet
+
+
+def _ws(n_subjects=4, sessions=2, runs=2, trials=10, windows_per_trial=1, n_classes=2, seed=0):
+    rng = np.random.default_rng(seed)
+    rows, y = [], []
+    for s in range(1, n_subjects + 1):
+        for se in range(1, sessions + 1):
+            for r in range(1, runs + 1):
+                for t in range(trials):
+                    label = t % n_classes
+                    for w in range(windows_per_trial):
+                        rec = f"s{s}se{se}r{r}"
+                        rows.append({"subject": str(s), "session": str(se), "run": str(r), "record": rec,
+                                     "trial": f"{rec}@{t}", "onset_s": t * 4.0 + w * 0.5, "label": str(label)})
+                        y.append(label)
+    n = len(y)
+    return WindowSet(rng.standard_normal((n, 2, 8)).astype(np.float32), np.array(y), pd.DataFrame(rows),
+                     [str(c) for c in range(n_classes)], 100.0, ["a", "b"])
+
+
+@pytest.mark.parametrize("protocol,key", [("within-subject", "trial"), ("cross-subject", "subject"), ("loso", "subject"),
+                                          ("cross-session", "session"), ("cross-run", "run")])
+def test_protocols_never_share_a_group(protocol, key):
+    ws = _ws(windows_per_trial=3)  # overlapping windows of one trial must stay together
+    folds = make_folds(ws, protocol, n_folds=4, val_fraction=0.25, seed=1)
+    assert folds
+    for f in folds:
+        groups = ws.groups(key)
+        assert not set(groups[f.test]) & set(groups[np.concatenate([f.train, f.val])])
+        assert not set(f.val) & set(f.test) and not set(f.val) & set(f.train)
+        trials = ws.groups("trial")
+        assert not set(trials[f.test]) & set(trials[f.train])
+        assert len(f.val) > 0  # early stopping data, from the training side
+        assert not set(trials[f.val]) & set(trials[f.train])
+    if protocol in ("within-subject", "cross-session", "cross-run"):
+        # per-subject protocols test each subject on its own data only
+        for f in folds:
+            assert len(set(ws.groups("subject")[np.concatenate([f.train, f.val, f.test])])) == 1
+    if protocol == "loso":
+        assert len(folds) == 4 and [len(set(ws.groups("subject")[f.test])) for f in folds] == [1] * 4
+    # every window is tested exactly once within each subject (k-fold / leave-one-out)
+    if protocol in ("within-subject", "cross-subject", "loso"):
+        tested = np.concatenate([f.test for f in folds])
+        assert sorted(tested) == list(range(len(ws)))
+
+
+def test_cross_subject_validation_holds_out_whole_subjects():
+    ws = _ws(n_subjects=6)
+    for f in make_folds(ws, "cross-subject", n_folds=3, val_fraction=0.25):
+        subj = ws.groups("subject")
+        assert not set(subj[f.val]) & set(subj[f.train])
+
+
+def test_inter_patient_fixed_lists():
+    ws = _ws(n_subjects=4, sessions=1, runs=1)
+    recs = sorted(set(ws.groups("record")))
+    (fold,) = make_folds(ws, "inter-patient", train_groups=recs[:3], test_groups=recs[3:])
+    assert set(ws.groups("record")[fold.test]) == {recs[3]}
+    assert set(ws.groups("record")[fold.val]) <= set(recs[:3])
+    with pytest.raises(LeakageError, match=r"in both the train and the test list"):
+        make_folds(ws, "inter-patient", train_groups=recs[:3], test_groups=recs[2:])
+
+
+def test_check_fold_catches_planted_leaks():
+    ws = _ws()
+    good = make_folds(ws, "cross-subject", n_folds=2)[0]
+    # move one window of a test subject to the training side
+    bad = Fold("planted", np.concatenate([good.train, good.test[:1]]), good.val, good.test[1:], "subject")
+    with pytest.raises(LeakageError, match="on both the training and the test side"):
+        check_fold(ws, bad)
+    bad2 = Fold("planted", good.train, np.concatenate([good.val, good.test[:1]]), good.test, "subject")
+    with pytest.raises(LeakageError, match="in both val and test"):
+        check_fold(ws, bad2)
+
+
+def test_protocol_errors_are_clear():
+    ws = _ws(n_subjects=1)
+    with pytest.raises(ConfigError, match="needs at least 2 subjects"):
+        make_folds(ws, "loso")
+    with pytest.raises(ConfigError, match="unknown protocol 'random'"):
+        make_folds(ws, "random")
+    with pytest.raises(ConfigError, match="only one session"):
+        make_folds(_ws(sessions=1), "cross-session")
+
+
+def test_metrics_agree_with_sklearn_and_hand_counts():
+    from sklearn.metrics import cohen_kappa_score, roc_auc_score
+
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    proba = np.array([[.9, .1], [.6, .4], [.3, .7], [.2, .8], [.4, .6], [.7, .3], [.1, .9], [.45, .55]])
+    m = compute_metrics(y, proba, ["rest", "move"])
+    pred = proba.argmax(1)
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert m["kappa"] == pytest.approx(cohen_kappa_score(y, pred))
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, proba[:, 1]))
+    assert m["confusion_matrix"] == [[2, 1], [1, 4]]
+    assert m["per_class"]["move"]["precision"] == pytest.approx(4 / 5)
+    assert m["per_class"]["move"]["recall"] == pytest.approx(4 / 5)
+    assert m["per_class"]["rest"]["specificity"] == pytest.approx(4 / 5)
+    s = summarize([m, {**m, "accuracy": 0.25}])
+    assert s["accuracy"]["mean"] == pytest.approx(0.5) and s["accuracy"]["std"] == pytest.approx(0.25)

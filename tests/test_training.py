@@ -1,0 +1,153 @@
+"""The fit loop, checkpoints, augmentation, DDP, and the scikit-learn estimator."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from biodecode import ConfigError, DataFormatError
+from biodecode.datasets.synthetic import generate_mi_run
+from biodecode.models import create_model
+from biodecode.training import Augmenter, TrainConfig, class_weights_for, fit, load_model, predict_proba, save_model
+from biodecode.training.module import recalibrate_batchnorm
+from biodecode.windows import make_event_windows
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def windows():
+    recs = [generate_mi_run(s, r, n_trials=20, seed=2, channels=("C3", "C1", "Cz", "C2", "C4", "FC3", "FC4", "CP3"),
+                           rhythm_gain=3.0)
+            for s in (1, 2) for r in (4, 8)]
+    ws = make_event_windows(recs, 0.5, 2.5)
+    perm = np.random.default_rng(0).permutation(len(ws))  # mix subjects and runs on both sides
+    return np.asarray(ws.X)[perm] * 1e6, ws.y[perm], ws
+
+
+def test_fit_learns_and_restores_best_weights(windows):
+    X, y, ws = windows
+    torch.manual_seed(0)
+    model = create_model("eegnet", ws.n_channels, ws.n_times, 2, sfreq=ws.sfreq)
+    res = fit(model, X[:60], y[:60], X[60:], y[60:], TrainConfig(max_epochs=25, batch_size=16, lr=3e-3, patience=6))
+    assert res.best_epoch is not None and len(res.history) >= 7
+    losses = [h["val_loss"] for h in res.history]
+    assert res.best_val_loss == pytest.approx(min(losses), rel=1e-5)
+    assert res.history[-1]["epoch"] >= res.best_epoch  # stopped at or after the best epoch
+    acc = (predict_proba(res.model, X[60:]).argmax(1) == y[60:]).mean()
+    assert acc > 0.65, acc
+    assert res.model.training is False
+
+
+def test_early_stopping_stops_before_max_epochs(windows):
+    X, y, ws = windows
+    rng = np.random.default_rng(0)
+    model = create_model("eegnet", ws.n_channels, ws.n_times, 2, sfreq=ws.sfreq)
+    res = fit(model, X[:40], rng.integers(0, 2, 40), X[40:], rng.integers(0, 2, len(X) - 40),
+              TrainConfig(max_epochs=200, batch_size=16, patience=3, lr=1e-2))
+    assert len(res.history) < 200
+
+
+def test_class_weights_balance_imbalanced_labels():
+    w = class_weights_for(np.array([0] * 90 + [1] * 10), 2, "balanced")
+    assert torch.allclose(w, torch.tensor([100 / 180, 100 / 20]))
+    assert class_weights_for(np.array([0, 1]), 2, "none") is None
+    assert class_weights_for(np.array([0, 0]), 3, "balanced")[1] == 0  # absent class
+
+
+def test_model_file_round_trip_and_atomicity(tmp_path, windows):
+    X, y, ws = windows
+    model = create_model("shallow", ws.n_channels, ws.n_times, 2, sfreq=ws.sfreq, n_filters=8).eval()
+    path = save_model(tmp_path / "m.pt", model, classes=["a", "b"], preprocessing=[{"name": "car"}])
+    loaded, meta = load_model(path)
+    assert meta["classes"] == ["a", "b"] and loaded.registry_kwargs == {"n_filters": 8}
+    torch.testing.assert_close(loaded(torch.from_numpy(X[:4])), model(torch.from_numpy(X[:4])))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left
+    # a truncated file is a clear error, never a half-loaded model
+    (tmp_path / "bad.pt").write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataFormatError, match=r"bad\.pt: not a readable biodecode model file"):
+        load_model(tmp_path / "bad.pt")
+    torch.save({"x": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(DataFormatError, match=r"other\.pt: not a biodecode model file"):
+        load_model(tmp_path / "other.pt")
+
+
+def test_checkpoint_and_resume(tmp_path, windows):
+    X, y, ws = windows
+    cfg = TrainConfig(max_epochs=2, batch_size=16, scheduler="none")
+    model = create_model("eegnet", ws.n_channels, ws.n_times, 2, sfreq=ws.sfreq)
+    fit(model, X[:40], y[:40], X[40:], y[40:], cfg, checkpoint_dir=tmp_path)
+    last = tmp_path / "last.ckpt"
+    assert last.is_file()
+    ckpt = torch.load(last, weights_only=True)  # loadable without running any pickled code
+    assert ckpt["epoch"] == 2  # two epochs completed
+    cfg4 = TrainConfig(max_epochs=4, batch_size=16, scheduler="none")
+    model2 = create_model("eegnet", ws.n_channels, ws.n_times, 2, sfreq=ws.sfreq)
+    res = fit(model2, X[:40], y[:40], X[40:], y[40:], cfg4, checkpoint_dir=tmp_path, resume_from=last)
+    assert [h["epoch"] for h in res.history] == [2, 3]  # continued, not restarted
+
+
+def test_augmentations_are_seeded_and_shape_preserving():
+    x = torch.randn(16, 4, 100)
+    y = torch.nn.functional.one_hot(torch.arange(16) % 2, 2).float()
+    cfg = [{"name": "time_shift", "max_shift": 0.2, "p": 1.0}, {"name": "noise", "std": 0.1, "p": 1.0},
+           {"name": "scale", "p": 1.0}, {"name": "channel_dropout", "rate": 0.5, "p": 1.0}, {"name": "mixup", "alpha": 0.4}]
+    a1, t1 = Augmenter(cfg, seed=3)(x.clone(), y.clone())
+    a2, t2 = Augmenter(cfg, seed=3)(x.clone(), y.clone())
+    assert a1.shape == x.shape and torch.equal(a1, a2) and torch.equal(t1, t2)
+    assert not torch.equal(a1, x)
+    torch.testing.assert_close(t1.sum(1), torch.ones(16))  # mixup keeps targets a distribution
+    assert ((t1 > 0) & (t1 < 1)).any()
+    with pytest.raises(ConfigError, match=r"augment\[0\]: unknown augmentation 'warp'"):
+        Augmenter([{"name": "warp"}])
+    shifted, _ = Augmenter([{"name": "time_shift", "max_shift": 0.1, "p": 1.0}], seed=0)(x.clone(), y)
+    assert (shifted == 0).any()  # zero-filled, not wrapped around
+
+
+def test_precise_bn_sets_exact_statistics():
+    model = create_model("eegnet", 4, 128, 2, sfreq=128.0)
+    X = torch.randn(64, 4, 128) * 3 + 1
+    loader = [(X[i:i + 16], None) for i in range(0, 64, 16)]
+    recalibrate_batchnorm(model, loader, torch.device("cpu"))
+    with torch.no_grad():
+        z = model.temporal(X.unsqueeze(1))
+    torch.testing.assert_close(model.bn1.running_mean, z.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert model.bn1.momentum == 0.01 and model.training
+
+
+def test_train_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="scheduler must be"):
+        TrainConfig(scheduler="step")
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['epochs'\]"):
+        TrainConfig.from_dict({"epochs": 3})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_end_with_identical_weights(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(HERE.parent / "src"))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(HERE / "helpers" / "ddp_train.py"), str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(i["world_size"] == 2 for i in info)
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=f"{k} differs between ranks")
+    # and training did change the weights
+    torch.manual_seed(0)
+    fresh = create_model("eegnet", 6, 320, 2, sfreq=160.0).state_dict()
+    assert not torch.equal(fresh["classifier.weight"], a["classifier.weight"])
