@@ -58,6 +58,13 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     ``model.pt`` (the fold model with the lowest validation loss).
     """
     config.validate()
+    p = config.protocol
+    if p.train_groups is None and p.test_groups is None:
+        from .datasets import get_dataset
+
+        fixed = get_dataset(config.data.dataset, path=config.data.data_dir, **config.data.dataset_kwargs).splits.get(p.name)
+        if fixed is not None:  # the dataset's standard split, e.g. MIT-BIH DS1 -> DS2
+            p.train_groups, p.test_groups = list(fixed[0]), list(fixed[1])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: log.info(msg))
@@ -66,7 +73,6 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
         config.data.preprocessing = ws.info.get("preprocessing", [])
     write_text_atomic(out / "config.yaml", config.to_yaml())
     write_json(out / "environment.json", environment(config.seed))
-    p = config.protocol
     folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=config.train.val_fraction, seed=config.seed,
                        train_groups=p.train_groups, test_groups=p.test_groups, group_key=p.group_key)
     say(f"{len(ws)} windows {ws.X.shape[1:]} at {ws.sfreq:g} Hz, classes {ws.class_counts()}; "

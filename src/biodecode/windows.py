@@ -103,9 +103,9 @@ def _check_compatible(recordings: Sequence[Recording]) -> None:
             )
 
 
-def _meta_row(rec: Recording, onset: float, label: str, trial: str) -> dict[str, Any]:
+def _meta_row(rec: Recording, onset: float, label: str, trial: str, **extra: Any) -> dict[str, Any]:
     return {"subject": rec.subject, "session": rec.session, "run": rec.run, "record": rec.record, "trial": trial,
-            "onset_s": onset, "label": label}
+            "onset_s": onset, "label": label, **extra}
 
 
 def make_event_windows(
@@ -130,20 +130,21 @@ def make_event_windows(
     n_times = int(round((tmax - tmin) * sfreq))
     if n_times < 1:
         raise ConfigError(f"windows: tmin={tmin}, tmax={tmax} give no samples at {sfreq} Hz")
-    picks: list[tuple[Recording, int, float, str]] = []
+    picks: list[tuple[Recording, int, float, str, dict[str, Any]]] = []
     dropped = 0
     for rec in recordings:
         mapping = event_map if event_map is not None else rec.meta.get("event_map", {})
         if not mapping:
             raise ConfigError(f"{rec.source}: no event_map given and the recording has none")
-        for onset, lab in zip(rec.events.onset, rec.events.label):
+        columns = rec.meta.get("event_columns", {})  # per-event extras (e.g. RR intervals) for the metadata
+        for i, (onset, lab) in enumerate(zip(rec.events.onset, rec.events.label)):
             if lab not in mapping:
                 continue
             start = int(round((onset + tmin) * sfreq))
             if start < 0 or start + n_times > rec.n_samples:
                 dropped += 1
                 continue
-            picks.append((rec, start, float(onset), mapping[lab]))
+            picks.append((rec, start, float(onset), mapping[lab], {k: float(v[i]) for k, v in columns.items()}))
     if dropped:
         log.warning("windows: %d event windows ran past the recording edges and were dropped", dropped)
     names = list(classes) if classes is not None else sorted({p[3] for p in picks})
@@ -151,10 +152,12 @@ def make_event_windows(
     if unknown:
         raise ConfigError(f"windows: events map to classes {unknown} not in classes {names}")
     X = np.empty((len(picks), recordings[0].n_channels, n_times), dtype=np.float32)
-    for i, (rec, start, _, _) in enumerate(picks):
+    for i, (rec, start, _, _, _) in enumerate(picks):
         X[i] = rec.data[:, start : start + n_times]
     y = np.array([names.index(p[3]) for p in picks], dtype=np.int64)
-    meta = pd.DataFrame([_meta_row(p[0], p[2], p[3], f"{p[0].record}@{p[2]:.3f}") for p in picks], columns=[*GROUP_COLUMNS, "onset_s", "label"])
+    extra_cols = sorted({k for p in picks for k in p[4]})
+    meta = pd.DataFrame([_meta_row(p[0], p[2], p[3], f"{p[0].record}@{p[2]:.3f}", **p[4]) for p in picks],
+                        columns=[*GROUP_COLUMNS, "onset_s", "label", *extra_cols])
     info = {"n_dropped": dropped, "tmin": tmin, "tmax": tmax,
             "synthetic": any(r.meta.get("synthetic", False) for r in recordings)}
     return WindowSet(X, y, meta, names, sfreq, list(recordings[0].ch_names), info)
@@ -170,9 +173,10 @@ def make_sliding_windows(
 ) -> WindowSet:
     """Windows of ``window_s`` seconds every ``stride_s`` seconds.
 
-    Labels: with ``event_map``, a window takes the class of the mapped event (with a duration)
-    that covers it entirely; windows across a transition or outside any mapped event are dropped.
-    Without it, every window takes the recording's ``meta["label"]``.
+    Labels: with ``event_map`` (or a recording's ``meta["event_map"]``), a window takes the class of
+    the mapped event (with a duration) that covers it entirely; windows across a transition or
+    outside any mapped event are dropped. Otherwise every window takes the recording's
+    ``meta["label"]``.
     """
     _check_compatible(recordings)
     sfreq = recordings[0].sfreq
@@ -185,14 +189,15 @@ def make_sliding_windows(
             log.warning("%s: shorter (%d samples) than one window (%d); skipped", rec.source, rec.n_samples, n_times)
             continue
         starts = np.arange(0, rec.n_samples - n_times + 1, step)
-        if event_map is None:
+        mapping = event_map if event_map is not None else rec.meta.get("event_map")
+        if mapping is None:
             if "label" not in rec.meta:
                 raise ConfigError(f"{rec.source}: no event_map given and the recording has no meta['label']")
             labels = [str(rec.meta["label"])] * len(starts)
             keep = np.ones(len(starts), bool)
         else:
             ev = rec.events
-            mask = np.isin(ev.label.astype(str), list(event_map))
+            mask = np.isin(ev.label.astype(str), list(mapping))
             on = np.round(ev.onset[mask] * sfreq).astype(int)
             off = np.round((ev.onset[mask] + ev.duration[mask]) * sfreq).astype(int)
             lab = ev.label[mask]
@@ -201,7 +206,7 @@ def make_sliding_windows(
                 cover = np.flatnonzero((on <= s) & (off >= s + n_times))
                 if cover.size:
                     keep[i] = True
-                    labels.append(event_map[lab[cover[0]]])
+                    labels.append(mapping[lab[cover[0]]])
                 else:
                     labels.append("")
         view = np.lib.stride_tricks.sliding_window_view(rec.data, n_times, axis=1)[:, starts[keep]]
@@ -272,6 +277,8 @@ def load_windows(
 
     ds = get_dataset(dataset, path=data_dir, **(dataset_kwargs or {}))
     t = ds.task(task)
+    if window_s is None and tmin is None and tmax is None and t is not None and t.kind == "sliding":
+        window_s, stride_s = t.defaults.get("window_s"), t.defaults.get("stride_s")
     sliding = window_s is not None
     if not sliding:
         tmin = tmin if tmin is not None else (t.defaults.get("tmin") if t else None)

@@ -11,9 +11,12 @@ from typing import Any
 from ..errors import ConfigError
 from .base import Dataset, Task
 from .download import data_root, download_file
+from .cinc2017 import CinC2017
 from .mitdb import MITBIH
+from .myo_longterm import MyoLongTerm
 from .physionet_mi import PhysionetMI
 from .synthetic import SyntheticMI
+from .uci_emg import UCIEMGGestures
 
 _REGISTRY: dict[str, type[Dataset]] = {}
 
@@ -24,7 +27,7 @@ def register_dataset(cls: type[Dataset]) -> type[Dataset]:
     return cls
 
 
-for _cls in (PhysionetMI, MITBIH, SyntheticMI):
+for _cls in (PhysionetMI, MITBIH, CinC2017, MyoLongTerm, UCIEMGGestures, SyntheticMI):
     register_dataset(_cls)
 
 

@@ -58,6 +58,8 @@ class Dataset(ABC):
     tasks: dict[str, Task] = {}
     #: Preprocessing used when a run's config names none.
     default_preprocessing: list[dict[str, Any]] = []
+    #: Fixed splits by protocol name, e.g. ``{"inter-patient": (train_records, test_records)}``.
+    splits: dict[str, tuple[list[str], list[str]]] = {}
 
     def __init__(self, path: str | Path | None = None, *, download: bool = True, base_url: str | None = None):
         self.root = data_root(path) / self.folder

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import ConfigError
+import numpy as np
+
+from ..ecg import AAMI_CLASSES, RHYTHM_CLASSES, RHYTHM_MAP, aami_event_map, rhythm_segments, rr_intervals
+from ..errors import ConfigError, DataFormatError
 from ..io.wfdb_io import read_wfdb
 from ..recording import Recording
-from .base import Dataset
+from .base import Dataset, Task
 
 RECORDS = (
     "100 101 102 103 104 105 106 107 108 109 111 112 113 114 115 116 117 118 119 121 122 123 124 "
@@ -27,6 +30,19 @@ DS2 = tuple("100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222
 SUBJECT_OF = {"202": "201"}
 
 
+_TASKS = {
+    "aami-beats": Task(
+        "aami-beats", "heartbeats around each annotated R peak (0.25 s before, 0.45 s after), lead MLII, "
+        "AAMI classes N/S/V/F/Q (ANSI/AAMI EC57)", AAMI_CLASSES, kind="events",
+        defaults={"tmin": -0.25, "tmax": 0.45, "channels": ["MLII"]},
+    ),
+    "rhythm": Task(
+        "rhythm", "10 s windows (5 s stride) inside one rhythm episode, lead MLII: normal sinus, AFIB/AFL, other",
+        RHYTHM_CLASSES, kind="sliding", defaults={"window_s": 10.0, "stride_s": 5.0, "channels": ["MLII"]},
+    ),
+}
+
+
 class MITBIH(Dataset):
     name = "mitdb"
     folder = "mitdb"
@@ -37,9 +53,19 @@ class MITBIH(Dataset):
     citation = "Moody & Mark, IEEE Eng Med Biol 20(3):45-50, 2001; Goldberger et al., Circulation 2000"
     license = "ODC-By 1.0"
     default_preprocessing = [{"name": "bandpass", "l_freq": 0.5, "h_freq": 40.0, "causal": True}]
+    tasks = _TASKS
+    splits = {"inter-patient": (list(DS1), list(DS2))}
+
+    def __init__(self, path=None, *, download: bool = True, base_url: str | None = None, include_paced: bool = False,
+                 unknown_beats: str = "error"):
+        super().__init__(path, download=download, base_url=base_url)
+        if unknown_beats not in {"error", "Q"}:
+            raise ConfigError(f"mitdb: unknown_beats must be 'error' or 'Q', got {unknown_beats!r}")
+        self.include_paced, self.unknown_beats = include_paced, unknown_beats
 
     def subjects(self) -> list[str]:
-        return list(RECORDS)
+        """Record ids (paced records 102, 104, 107, 217 excluded unless ``include_paced``)."""
+        return [r for r in RECORDS if self.include_paced or r not in PACED]
 
     def available(self) -> list[str]:
         """Records whose three files are present locally."""
@@ -61,10 +87,28 @@ class MITBIH(Dataset):
             rec_id = self._check_record(record)
             self.fetch(self.files(rec_id, task))
             rec = read_wfdb(self.root / rec_id, annotator="atr")
-            out.append(
-                rec.replace(
-                    subject=SUBJECT_OF.get(rec_id, rec_id), session="1", run="1", record=rec_id,
-                    meta=dict(rec.meta, dataset=self.name),
-                )
-            )
+            rec = rec.replace(subject=SUBJECT_OF.get(rec_id, rec_id), session="1", run="1", record=rec_id,
+                              meta=dict(rec.meta, dataset=self.name))
+            t = self.task(task)
+            if t is not None:
+                rec = self._for_task(rec, t)
+            out.append(rec)
         return out
+
+    def _for_task(self, rec: Recording, task: Task) -> Recording:
+        channels = task.defaults.get("channels")
+        if channels:
+            missing = [c for c in channels if c not in rec.ch_names]
+            if missing:
+                raise DataFormatError(f"{rec.source}: record {rec.record} has no lead {missing} (leads {rec.ch_names}); "
+                                      f"task {task.name!r} needs it")
+            rec = rec.pick(channels)
+        if task.name == "aami-beats":
+            mapping = aami_event_map(rec.events, rec.record, self.unknown_beats)
+            beats = np.isin(rec.events.label.astype(str), list(mapping))
+            pre, post, local = (np.full(len(rec.events), np.nan) for _ in range(3))
+            pre[beats], post[beats], local[beats] = rr_intervals(rec.events.onset[beats])
+            return rec.replace(meta=dict(rec.meta, event_map=mapping,
+                                         event_columns={"rr_pre_s": pre, "rr_post_s": post, "rr_local_s": local}))
+        segments = rhythm_segments(rec.events, rec.duration, RHYTHM_MAP)
+        return rec.replace(events=segments, meta=dict(rec.meta, event_map={c: c for c in RHYTHM_CLASSES}))

@@ -39,6 +39,8 @@ PROTOCOLS = {
     "cross-session": "per subject, leave one session out",
     "cross-run": "per subject, leave one run out",
     "inter-patient": "fixed train and test record lists (e.g. MIT-BIH DS1 -> DS2, de Chazal et al. 2004)",
+    "intra-patient": "OPTIMISTIC: stratified k-fold over windows pooled from all records; the same patient is on "
+                     "both sides (only each trial/beat stays on one side)",
 }
 
 
@@ -100,7 +102,11 @@ def make_folds(
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; available: {sorted(PROTOCOLS)}")
     raw: list[tuple[str, np.ndarray, np.ndarray]]
-    if protocol == "within-subject":
+    if protocol == "intra-patient":
+        key = "trial"
+        raw = [(f"intra-patient fold {k + 1}", tr, te)
+               for k, (tr, te) in enumerate(_stratified_group_split(ws.y, ws.groups("trial"), n_folds, seed))]
+    elif protocol == "within-subject":
         key = "trial"
         raw = _subject_folds(ws, "trial", False, n_folds, seed, protocol)
     elif protocol in ("cross-session", "cross-run"):

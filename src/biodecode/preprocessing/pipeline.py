@@ -177,6 +177,37 @@ class ExponentialMovingStandardize(Step):
         return ExponentialMovingStandardizer(len(ch_names), self.factor_new, self.eps), sfreq, ch_names
 
 
+@dataclass
+class Rectify(Step):
+    """Full-wave rectification (absolute value), e.g. for EMG envelopes."""
+
+    name: ClassVar[str] = "rectify"
+
+    def apply(self, rec: Recording) -> Recording:
+        return rec.replace(data=np.abs(rec.data))
+
+    def stream(self, sfreq, ch_names):
+        return _Func(np.abs), sfreq, ch_names
+
+
+@dataclass
+class Envelope(Step):
+    """Linear envelope: rectification then a Butterworth low-pass at ``cutoff`` Hz (EMG)."""
+
+    name: ClassVar[str] = "envelope"
+    cutoff: float = 5.0
+    order: int = 2
+    causal: bool = True
+
+    def apply(self, rec: Recording) -> Recording:
+        sos = design_bandpass(rec.sfreq, None, self.cutoff, self.order)
+        return rec.replace(data=apply_sos(np.abs(rec.data), sos, self.causal))
+
+    def stream(self, sfreq, ch_names):
+        filt = CausalFilter(design_bandpass(sfreq, None, self.cutoff, self.order), len(ch_names))
+        return _Func(lambda x: filt.process(np.abs(x))), sfreq, ch_names
+
+
 class StreamPipeline:
     """The online form of a pipeline: chunks in, processed chunks out, state kept between calls."""
 

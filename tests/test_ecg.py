@@ -1,0 +1,94 @@
+"""MIT-BIH beats and rhythms, CinC 2017, R-peak detection, broken records."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from biodecode import DataFormatError
+from biodecode.datasets import get_dataset
+from biodecode.ecg import AAMI_MAP, aami_event_map, detect_r_peaks, rr_intervals, with_detected_beats
+from biodecode.io import read_wfdb
+from biodecode.recording import Events
+from biodecode.windows import load_windows, make_event_windows
+
+pytestmark = pytest.mark.realdata
+
+
+def test_record_100_aami_counts(data_dir, tmp_path):
+    (rec,) = get_dataset("mitdb", path=data_dir).load(["100"], "aami-beats")
+    mapped = [rec.meta["event_map"][s] for s in rec.events.label if s in rec.meta["event_map"]]
+    assert len(mapped) == 2273
+    assert {c: mapped.count(c) for c in set(mapped)} == {"N": 2239, "S": 33, "V": 1}
+    assert rec.ch_names == ["MLII"]
+    ws = load_windows("mitdb", ["100"], "aami-beats", data_dir=str(data_dir), cache_dir=str(tmp_path))
+    assert ws.X.shape[1:] == (1, 252)  # 0.25 s before + 0.45 s after at 360 Hz
+    assert len(ws) + ws.info["n_dropped"] == 2273 and ws.info["n_dropped"] <= 2
+    assert ws.class_counts()["S"] == 33 and ws.class_counts()["V"] == 1
+    # RR intervals ride along in the metadata (seconds); ~75 bpm in record 100
+    assert 0.6 < ws.metadata["rr_pre_s"].median() < 1.0
+    # the window is centred on the annotated R peak: the peak sits 90 samples (0.25 s) in
+    assert abs(int(np.argmax(np.abs(ws.X[100, 0]))) - 90) <= 8
+
+
+def test_paced_records_excluded_and_subject_of_201_202():
+    ds = get_dataset("mitdb")
+    assert not {"102", "104", "107", "217"} & set(ds.subjects())
+    assert len(get_dataset("mitdb", include_paced=True).subjects()) == 48
+    assert ds.splits["inter-patient"][0][0] == "101"
+
+
+def test_unknown_beat_symbol_is_an_error_or_documented_q():
+    ev = Events.from_lists([1.0, 2.0, 3.0], [0, 0, 0], ["N", "Z", "+"])
+    with pytest.raises(DataFormatError, match=r"record 999: beat symbol\(s\) \['Z'\] have no AAMI class"):
+        aami_event_map(ev, "999")
+    assert aami_event_map(ev, "999", unknown="Q")["Z"] == "Q"
+    assert AAMI_MAP["/"] == "Q" and AAMI_MAP["e"] == "N" and AAMI_MAP["J"] == "S" and AAMI_MAP["E"] == "V"
+
+
+def test_rhythm_windows_inside_one_episode(data_dir, tmp_path):
+    ws = load_windows("mitdb", ["203"], "rhythm", data_dir=str(data_dir), cache_dir=str(tmp_path))
+    assert ws.X.shape[1:] == (1, 3600)
+    assert ws.class_counts()["AFIB/AFL"] > 50 and set(ws.classes) == {"N", "AFIB/AFL", "other"}
+    (rec,) = get_dataset("mitdb", path=data_dir).load(["203"], "rhythm")
+    for onset, lab in zip(ws.metadata.onset_s, ws.metadata.label):
+        inside = (rec.events.onset <= onset) & (rec.events.onset + rec.events.duration >= onset + 10)
+        assert inside.sum() == 1 and rec.events.label[inside][0] == lab
+
+
+def test_rr_intervals():
+    pre, post, local = rr_intervals(np.array([0.0, 1.0, 2.5, 3.5]))
+    np.testing.assert_allclose(pre, [1.0, 1.0, 1.5, 1.0])
+    np.testing.assert_allclose(post, [1.0, 1.5, 1.0, 1.0])
+    assert local.shape == (4,)
+
+
+def test_r_peak_detector_finds_annotated_beats(data_dir):
+    rec = read_wfdb(data_dir / "mitdb" / "100")
+    n = int(60 * rec.sfreq)  # the first minute
+    peaks = detect_r_peaks(rec.data[0, :n], rec.sfreq)
+    truth = np.array([round(o * rec.sfreq) for o, s in zip(rec.events.onset, rec.events.label) if s in AAMI_MAP])
+    truth = truth[truth < n]
+    hits = sum(np.min(np.abs(peaks - t)) <= 0.05 * rec.sfreq for t in truth)
+    assert hits / len(truth) > 0.97 and len(peaks) <= len(truth) + 3
+    # the same beat windows from detections, for a user's own unannotated ECG
+    det = with_detected_beats(rec.replace(data=rec.data[:, :n], events=Events.empty()), lead="MLII")
+    ws = make_event_windows([det], -0.25, 0.45)
+    assert abs(len(ws) - len(truth)) <= 3 and ws.classes == ["?"]
+
+
+def test_broken_records(data_dir, tmp_path):
+    for ext in ("hea", "dat"):
+        shutil.copy(data_dir / "mitdb" / f"100.{ext}", tmp_path / f"100.{ext}")
+    ds = get_dataset("mitdb", path=tmp_path.parent, download=False)
+    ds.root = tmp_path
+    with pytest.raises(FileNotFoundError, match=r"100\.atr: missing and downloads are off"):
+        ds.load(["100"], "aami-beats")
+
+
+def test_cinc2017_af_windows(data_dir, tmp_path):
+    ws = load_windows("cinc2017", None, "af-rhythm", data_dir=str(data_dir), cache_dir=str(tmp_path))
+    assert ws.X.shape[1:] == (1, 2700) and ws.sfreq == 300.0
+    assert set(ws.class_counts()) == {"normal", "AF", "other", "noisy"}
+    assert len(set(ws.metadata.record)) == 240  # every record gives at least one 9 s window
+    assert all(ws.metadata.trial == ws.metadata.record)  # windows of a record never straddle a split
