@@ -208,6 +208,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .deploy.export_run import export_run
+
+    report = export_run(args.run_dir, tuple(args.format), quantize=not args.no_quantize, out_dir=args.out)
+    if "onnx" in report:
+        o = report["onnx"]
+        print(f"ONNX: {o['path']} ({o['bytes'] / 1024:.1f} KiB), parity max |diff| {o['max_abs_diff']:.2e} on "
+              f"{o['n_windows']} held-out windows, accuracy {o['accuracy']:.3f}")
+    if "int8" in report:
+        q = report["int8"]
+        print(f"int8: {q['path']} ({q['bytes'] / 1024:.1f} KiB), accuracy {q['accuracy']:.3f} "
+              f"({q['accuracy_change']:+.3f} vs float32), latency {q['latency_ms_batch1']:.2f} ms vs "
+              f"{report['onnx']['latency_ms_batch1']:.2f} ms (batch 1)")
+    if "torchscript" in report:
+        print(f"TorchScript: {report['torchscript']['path']}, parity max |diff| {report['torchscript']['max_abs_diff']:.2e}")
+    print(f"model card: {Path(report['onnx']['path'] if 'onnx' in report else report['torchscript']['path']).parent / 'model_card.md'}")
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .deploy.predictor import load_predictor
+    from .deploy.stream import StreamDecoder, lsl_decisions, replay
+
+    dec = StreamDecoder(load_predictor(args.model), hop_s=args.hop)
+    if args.lsl:
+        decisions = lsl_decisions(dec, args.lsl, max_seconds=args.max_seconds)
+    else:
+        from .io import read
+
+        kwargs = {"sfreq": dec.sfreq} if Path(args.replay).suffix.lower() in {".csv", ".txt", ".tsv", ".npy"} else {}
+        rec = read(args.replay, **kwargs)
+        if rec.ch_names != dec.ch_names:
+            from .montage import standardize_channel_name
+
+            rec = rec.replace(ch_names=[standardize_channel_name(c) for c in rec.ch_names])
+            rec = rec.pick(dec.ch_names) if set(dec.ch_names) <= set(rec.ch_names) else rec
+        if rec.sfreq != dec.sfreq:
+            raise ConfigError(f"{args.replay}: {rec.sfreq} Hz, but the model expects {dec.sfreq} Hz")
+        if rec.n_channels != len(dec.ch_names):
+            raise ConfigError(f"{args.replay}: {rec.n_channels} channels, the model expects {len(dec.ch_names)}")
+        n = rec.n_samples if args.max_seconds is None else min(rec.n_samples, int(args.max_seconds * rec.sfreq))
+        decisions = replay(dec, rec.data[:, :n], args.chunk, realtime=args.realtime)
+    for d in decisions:
+        probs = " ".join(f"{c}={p:.2f}" for c, p in zip(dec.classes, d.proba))
+        print(f"t={d.time:8.3f}s  {d.label:>12s}  {probs}  latency {d.latency_s * 1e3:.2f} ms"
+              + (f"  ({d.filled} filled samples)" if d.filled else ""), flush=True)
+    print(json.dumps(dec.stats.summary()))
+    return 0
+
+
+def cmd_bench_latency(args: argparse.Namespace) -> int:
+    from .deploy.latency import bench_latency, machine
+
+    rows = bench_latency(args.target, seconds=args.seconds, chunk_size=args.chunk, hop_s=args.hop, threads=args.threads)
+    if not rows:
+        raise ConfigError(f"{args.target}: no model.pt / export/model.onnx found")
+    print(f"machine: {machine()}; {args.threads} thread(s); chunks of {args.chunk} samples; decision every {args.hop} s")
+    print("| backend | decisions | p50 (ms) | p99 (ms) |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['backend']} | {r['decisions']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} |")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,6 +323,32 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-dir")
     e.add_argument("--out")
     e.set_defaults(func=cmd_evaluate)
+
+    x = sub.add_parser("export", help="export a run's model (ONNX, int8, TorchScript) with parity check and model card")
+    x.add_argument("run_dir")
+    x.add_argument("--format", nargs="+", default=["onnx"], choices=["onnx", "torchscript"])
+    x.add_argument("--no-quantize", action="store_true", help="skip the int8 model")
+    x.add_argument("--out", help="folder (default RUN_DIR/export)")
+    x.set_defaults(func=cmd_export)
+
+    st = sub.add_parser("stream", help="decode a live LSL stream or a replayed recording")
+    st.add_argument("--model", required=True, help="model.onnx, model.int8.onnx, model.ts or model.pt")
+    src = st.add_mutually_exclusive_group(required=True)
+    src.add_argument("--lsl", metavar="NAME", help="LSL stream name")
+    src.add_argument("--replay", metavar="FILE", help="a recording file to replay")
+    st.add_argument("--hop", type=float, default=0.25, help="seconds between decisions")
+    st.add_argument("--chunk", type=int, default=8, help="samples per chunk when replaying")
+    st.add_argument("--realtime", action="store_true", help="replay at the recording's rate (default: as fast as possible)")
+    st.add_argument("--max-seconds", type=float)
+    st.set_defaults(func=cmd_stream)
+
+    bl = sub.add_parser("bench-latency", help="p50/p99 decision latency: PyTorch eager, ONNX Runtime float32 and int8")
+    bl.add_argument("target", help="a run folder (after `biodecode export`) or a model file")
+    bl.add_argument("--seconds", type=float, default=60.0)
+    bl.add_argument("--chunk", type=int, default=8)
+    bl.add_argument("--hop", type=float, default=0.25)
+    bl.add_argument("--threads", type=int, default=1)
+    bl.set_defaults(func=cmd_bench_latency)
 
     demo = sub.add_parser("demo", help="end-to-end run on built-in SYNTHETIC data (no download)")
     demo.add_argument("--out", default="runs/demo")

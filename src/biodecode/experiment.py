@@ -93,7 +93,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
                         "n_test": len(fold.test), "best_epoch": res.best_epoch, "best_val_loss": res.best_val_loss,
                         "epochs_run": len(res.history), "seconds": time.perf_counter() - t0,
                         "chance": chance_level(ws.y[fold.test], n_classes), "metrics": metrics,
-                        "leakage_key": fold.leakage_key, "test_groups": test_groups[:50]})
+                        "leakage_key": fold.leakage_key, "test_groups": test_groups})
         histories.append(res.history)
         score = res.best_val_loss if res.best_val_loss is not None else -k
         if score < best[0] or best[1] is None:

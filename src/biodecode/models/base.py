@@ -29,6 +29,11 @@ def _checking() -> bool:
     """False while tracing/exporting, where Python-side checks would be baked in or warn."""
     if torch.jit.is_tracing() or torch.jit.is_scripting():
         return False
+    from torch.fx import _symbolic_trace as fx_trace
+
+    tracing = getattr(fx_trace, "is_fx_symbolic_tracing", None) or fx_trace.is_fx_tracing
+    if tracing():
+        return False
     compiler = getattr(torch, "compiler", None)
     if compiler is not None:
         for fn in ("is_compiling", "is_exporting"):

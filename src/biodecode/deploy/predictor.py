@@ -1,0 +1,77 @@
+"""One inference interface over PyTorch model files, ONNX (float32 or int8) and TorchScript."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+
+class Predictor:
+    """``logits(X (B, C, T)) -> (B, K)``, ``predict_proba``; ``meta`` holds classes, channels,
+    sfreq, preprocessing and window length from training."""
+
+    meta: dict[str, Any]
+    name: str = ""
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        z = self.logits(X).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+class TorchPredictor(Predictor):
+    def __init__(self, model: torch.nn.Module, meta: dict[str, Any] | None = None, name: str = "pytorch"):
+        self.model, self.meta, self.name = model.eval(), dict(meta or {}), name
+
+    @torch.no_grad()
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        return self.model(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).numpy()
+
+
+class OnnxPredictor(Predictor):
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        import onnxruntime as ort
+
+        from .export import onnx_metadata
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.meta = onnx_metadata(path)
+        self.name = "onnxruntime-int8" if ".int8" in Path(path).name else "onnxruntime"
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: np.ascontiguousarray(X, dtype=np.float32)})[0]
+
+
+def load_predictor(path: str | os.PathLike) -> Predictor:
+    """``.onnx`` -> ONNX Runtime; ``.ts`` -> TorchScript; ``.pt`` -> a biodecode model file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    if path.suffix == ".onnx":
+        return OnnxPredictor(path)
+    if path.suffix == ".ts":
+        files = {"biodecode.json": ""}
+        module = torch.jit.load(str(path), _extra_files=files)
+        return TorchPredictor(module, json.loads(files["biodecode.json"] or "{}"), name="torchscript")
+    if path.suffix == ".pt":
+        from ..training import load_model
+
+        model, meta = load_model(path)
+        meta = dict(meta, n_channels=model.n_channels, n_times=model.n_times)
+        return TorchPredictor(model, meta)
+    raise ConfigError(f"{path}: unknown model file type {path.suffix!r}; expected .pt, .onnx or .ts")

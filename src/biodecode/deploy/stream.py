@@ -1,0 +1,244 @@
+"""Real-time decoding: samples in, chunk by chunk; causal preprocessing with state kept across
+chunks; a ring buffer of one window; a decision with class probabilities every hop.
+
+Decisions fall on fixed sample positions (the window ending at sample ``n_times - 1 + k * hop``),
+whatever the chunking, so streaming output equals offline prediction on the same windows.
+Irregular input never crashes the loop and is always counted in :class:`StreamStats`:
+
+- NaN/inf samples are replaced by the channel's last finite value (``nan_filled``);
+- with timestamps, a chunk that starts earlier than expected (duplicate or out of order) is
+  dropped (``out_of_order`` chunks, ``dropped_samples``);
+- a gap up to ``max_gap_s`` is filled by holding the last sample (``gaps``, ``gap_filled``); a
+  longer gap resets filters and buffer (``resets``), since the window would be mostly made up;
+- a chunk that completes several hops (a burst) yields all its decisions (``bursts``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..preprocessing import Pipeline
+from .predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Decision:
+    """sample: stream index (at the decoder's rate) of the window's last sample; time: its time in
+    seconds (stream clock); proba: class probabilities; latency_s: from the arrival of the chunk that
+    completed the window to the prediction; filled: samples in the window that were filled in."""
+
+    sample: int
+    time: float
+    proba: np.ndarray
+    label: str
+    latency_s: float
+    filled: int = 0
+
+
+@dataclass
+class StreamStats:
+    chunks: int = 0
+    samples: int = 0
+    decisions: int = 0
+    nan_filled: int = 0
+    out_of_order: int = 0
+    dropped_samples: int = 0
+    gaps: int = 0
+    gap_filled: int = 0
+    resets: int = 0
+    bursts: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        out = {k: v for k, v in asdict(self).items() if k != "latencies_s"}
+        if self.latencies_s:
+            lat = np.asarray(self.latencies_s) * 1e3
+            out.update(latency_p50_ms=float(np.percentile(lat, 50)), latency_p99_ms=float(np.percentile(lat, 99)))
+        return out
+
+
+class StreamDecoder:
+    """Decode a live stream with a trained model.
+
+    predictor: from :func:`load_predictor` (PyTorch, ONNX, int8 ONNX); its metadata gives the
+    classes, channel names, sampling rate, preprocessing and window length unless overridden.
+    hop_s: time between decisions (default 0.25 s); max_gap_s: longest gap filled by holding;
+    jitter_s: timestamp deviations up to this are taken as contiguous samples.
+    """
+
+    def __init__(self, predictor: Predictor, *, hop_s: float = 0.25, sfreq: float | None = None,
+                 ch_names: Sequence[str] | None = None, preprocessing: list | None = None,
+                 n_times: int | None = None, max_gap_s: float = 1.0, jitter_s: float = 0.02):
+        meta = predictor.meta
+        self.predictor = predictor
+        self.sfreq = float(sfreq or meta.get("sfreq") or 0)
+        if self.sfreq <= 0:
+            raise ConfigError("StreamDecoder: the sampling rate is unknown; pass sfreq=")
+        self.ch_names = list(ch_names or meta.get("ch_names") or [])
+        self.n_times = int(n_times or meta.get("n_times") or 0)
+        if not self.ch_names or self.n_times <= 0:
+            raise ConfigError("StreamDecoder: channel names and window length are unknown; pass ch_names= and n_times=")
+        self.classes = list(meta.get("classes") or [str(i) for i in range(len(predictor.logits(np.zeros((1, len(self.ch_names), self.n_times), np.float32))[0]))])
+        self.hop = max(1, int(round(hop_s * self.sfreq)))
+        self.pipeline_config = list(preprocessing if preprocessing is not None else meta.get("preprocessing", []))
+        self.max_gap = int(round(max_gap_s * self.sfreq))
+        self.jitter = max(0, int(round(jitter_s * self.sfreq)))  # timestamp noise tolerated as contiguous
+        self.stats = StreamStats()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget filter state and buffered samples (after a long gap or a new stream)."""
+        self.pipe = Pipeline.from_config(self.pipeline_config).stream(self.sfreq, self.ch_names)
+        n_out = len(self.pipe.ch_names)
+        self.buf = np.zeros((n_out, 2 * self.n_times), dtype=np.float32)
+        self.filled = np.zeros(2 * self.n_times, dtype=bool)
+        self.pos = 0
+        self.count = 0  # samples in the buffer since the last reset
+        self.until_decision = self.n_times
+        self.last = None  # last finite raw sample per channel
+        self.next_ts: float | None = None
+
+    # ----------------------------------------------------------------------------- input
+    def _clean(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.array(chunk, dtype=np.float32)
+        bad = ~np.isfinite(x)
+        filled = bad.any(axis=0)
+        if bad.any():
+            self.stats.nan_filled += int(filled.sum())
+            for i in range(x.shape[1]):
+                col_bad = bad[:, i]
+                if col_bad.any():
+                    x[col_bad, i] = self.last[col_bad] if self.last is not None else 0.0
+                self.last = x[:, i].copy()
+        elif x.shape[1]:
+            self.last = x[:, -1].copy()
+        return x, filled
+
+    def push(self, chunk: np.ndarray, timestamp: float | None = None) -> list[Decision]:
+        """Feed ``chunk (n_channels, n_samples)``; ``timestamp``: stream time (s) of its first sample."""
+        arrival = time.perf_counter()
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 2 or chunk.shape[0] != len(self.ch_names):
+            raise ValueError(f"StreamDecoder: expected chunks of shape ({len(self.ch_names)}, n) for channels "
+                             f"{self.ch_names}, got {chunk.shape}")
+        n = chunk.shape[1]
+        self.stats.chunks += 1
+        if n == 0:
+            return []
+        decisions: list[Decision] = []
+        if timestamp is not None and self.next_ts is not None:
+            step = 1.0 / self.sfreq
+            offset = int(round((timestamp - self.next_ts) / step))
+            if abs(offset) <= self.jitter:
+                offset = 0
+            if offset < 0:  # duplicate or out of order: these samples are in the past
+                self.stats.out_of_order += 1
+                self.stats.dropped_samples += n
+                log.warning("stream: chunk at t=%.3f s is %d samples early (out of order); dropped", timestamp, -offset)
+                return []
+            if offset > 0:
+                self.stats.gaps += 1
+                if offset > self.max_gap:
+                    log.warning("stream: gap of %.2f s; resetting filters and buffer", offset / self.sfreq)
+                    self.stats.resets += 1
+                    self.reset()
+                else:
+                    hold = np.repeat((self.last if self.last is not None else np.zeros(len(self.ch_names)))[:, None],
+                                     offset, axis=1)
+                    self.stats.gap_filled += offset
+                    decisions += self._ingest(hold, np.ones(offset, bool), arrival, self.next_ts)
+        if timestamp is not None:
+            self.next_ts = timestamp + n / self.sfreq
+        x, filled = self._clean(chunk)
+        self.stats.samples += n
+        t0 = timestamp if timestamp is not None else None
+        decisions += self._ingest(x, filled, arrival, t0)
+        if len(decisions) > 1:
+            self.stats.bursts += 1
+        return decisions
+
+    def _ingest(self, x: np.ndarray, filled: np.ndarray, arrival: float, t0: float | None) -> list[Decision]:
+        y = self.pipe.process(x)
+        out = []
+        i = 0
+        while i < y.shape[1]:
+            take = min(self.until_decision, y.shape[1] - i)
+            self._append(y[:, i:i + take], filled[i:i + take])
+            i += take
+            self.until_decision -= take
+            if self.until_decision == 0:
+                self.until_decision = self.hop
+                window = self.buf[None, :, self.pos - self.n_times:self.pos]
+                proba = self.predictor.predict_proba(window)[0]
+                latency = time.perf_counter() - arrival
+                sample = self.count - 1
+                t = (t0 + (i - 1) / self.sfreq) if t0 is not None else sample / self.sfreq
+                d = Decision(sample, t, proba, self.classes[int(np.argmax(proba))], latency,
+                             int(self.filled[self.pos - self.n_times:self.pos].sum()))
+                self.stats.decisions += 1
+                self.stats.latencies_s.append(latency)
+                out.append(d)
+        return out
+
+    def _append(self, y: np.ndarray, filled: np.ndarray) -> None:
+        n = y.shape[1]
+        if self.pos + n > self.buf.shape[1]:  # keep the last window contiguous at the front
+            keep = self.n_times
+            self.buf[:, :keep] = self.buf[:, self.pos - keep:self.pos]
+            self.filled[:keep] = self.filled[self.pos - keep:self.pos]
+            self.pos = keep
+        self.buf[:, self.pos:self.pos + n] = y
+        self.filled[self.pos:self.pos + n] = filled
+        self.pos += n
+        self.count += n
+
+
+# --------------------------------------------------------------------------------- sources
+
+def replay(decoder: StreamDecoder, data: np.ndarray, chunk_size: int = 16, realtime: bool = False,
+           timestamps: bool = True) -> Iterator[Decision]:
+    """Feed a recording ``(n_channels, n_samples)`` chunk by chunk, as fast as possible or in real time."""
+    start = time.perf_counter()
+    for i in range(0, data.shape[1], chunk_size):
+        if realtime:
+            delay = start + i / decoder.sfreq - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        yield from decoder.push(data[:, i:i + chunk_size], i / decoder.sfreq if timestamps else None)
+
+
+def lsl_decisions(decoder: StreamDecoder, name: str, *, timeout: float = 5.0, max_seconds: float | None = None,
+                  max_idle_s: float = 2.0) -> Iterator[Decision]:
+    """Resolve the LSL stream ``name``, pull chunks and decode them until ``max_seconds`` pass or
+    no sample has arrived for ``max_idle_s`` seconds."""
+    import pylsl
+
+    streams = pylsl.resolve_byprop("name", name, minimum=1, timeout=timeout)
+    if not streams:
+        raise ConfigError(f"no LSL stream named {name!r} found within {timeout} s")
+    info = streams[0]
+    if info.channel_count() != len(decoder.ch_names):
+        raise ConfigError(f"LSL stream {name!r} has {info.channel_count()} channels; the model expects "
+                          f"{len(decoder.ch_names)} ({decoder.ch_names})")
+    if info.nominal_srate() and abs(info.nominal_srate() - decoder.sfreq) > 1e-6:
+        raise ConfigError(f"LSL stream {name!r} runs at {info.nominal_srate()} Hz; the model expects {decoder.sfreq} Hz")
+    inlet = pylsl.StreamInlet(info, max_buflen=60, processing_flags=0)
+    start = last_data = time.perf_counter()
+    try:
+        while max_seconds is None or time.perf_counter() - start < max_seconds:
+            samples, stamps = inlet.pull_chunk(timeout=0.05)
+            if samples:
+                last_data = time.perf_counter()
+                yield from decoder.push(np.asarray(samples, dtype=np.float32).T, float(stamps[0]))
+            elif time.perf_counter() - last_data > max_idle_s:
+                break
+    finally:
+        inlet.close_stream()

@@ -1,0 +1,192 @@
+"""Export parity, exact inference rewrites, quantisation, model cards, streaming and latency."""
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from biodecode.cli import main
+from biodecode.datasets.synthetic import generate_mi_run
+from biodecode.deploy import FastEEGNet, TorchPredictor, fold_batchnorm, load_predictor
+from biodecode.deploy.stream import StreamDecoder, lsl_decisions, replay
+from biodecode.models import count_macs, create_model, list_models
+from biodecode.preprocessing import Pipeline
+
+PRE = [{"name": "bandpass", "l_freq": 4.0, "h_freq": 38.0, "causal": True}, {"name": "scale", "factor": 1e6}]
+CH = ("C3", "Cz", "C4", "FC3", "FC4", "CP3", "CP4", "Fz")
+
+
+def _trained_bn(model, c, t):
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(8, c, t) * 3 + 1)
+    return model.eval()
+
+
+def test_fast_eegnet_is_exact_and_about_20x_cheaper():
+    torch.manual_seed(0)
+    net = _trained_bn(create_model("eegnet", 64, 480, 4, sfreq=160.0), 64, 480)
+    fast = FastEEGNet(net)
+    x = torch.randn(16, 64, 480) * 20
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), net(x), rtol=1e-4, atol=1e-4)
+    first_block_before = 8 * 80 * 64 * 480 + 16 * 64 * 480
+    first_block_after = 16 * 64 * 480 + 16 * 80 * 480
+    assert first_block_before / first_block_after > 17
+    assert count_macs(net, 64, 480) / count_macs(fast, 64, 480) > 15
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_batchnorm_folding_is_exact(name):
+    torch.manual_seed(0)
+    model = _trained_bn(create_model(name, 8, 600, 3, sfreq=200.0), 8, 600)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    x = torch.randn(4, 8, 600)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--dataset", "synthetic-mi", "--task", "left-right-imagery", "--subjects", "1", "2",
+                 "--model", "eegnet", "--protocol", "loso", "--epochs", "8", "--out", str(out),
+                 "--set", "data.dataset_kwargs.n_channels=8", "--set", "train.lr=0.003"]) == 0
+    return out
+
+
+def test_export_run_parity_int8_and_card(run_dir, capsys):
+    assert main(["export", str(run_dir), "--format", "onnx", "torchscript"]) == 0
+    ex = run_dir / "export"
+    assert {"model.onnx", "model.int8.onnx", "model.ts", "model_card.json", "model_card.md", "export_report.json"} <= {
+        p.name for p in ex.iterdir()}
+    rep = json.loads((ex / "export_report.json").read_text())
+    assert rep["onnx"]["max_abs_diff"] <= 1e-4 and rep["torchscript"]["max_abs_diff"] <= 1e-4
+    assert rep["onnx"]["n_windows"] > 10
+    assert abs(rep["onnx"]["accuracy"] - rep["accuracy_pytorch"]) < 1e-9
+    assert abs(rep["int8"]["accuracy_change"]) <= 0.1 and rep["int8"]["bytes"] < rep["onnx"]["bytes"]
+    card = json.loads((ex / "model_card.json").read_text())
+    assert card["parameters"] > 0 and card["weight_bytes_int8"] * 4 == card["weight_bytes_float32"]
+    assert card["peak_activation_bytes_float32"] == 4 * card["peak_activation_bytes_int8"]
+    assert card["macs_per_window_optimised"] < card["macs_per_window"]
+    # the ONNX file carries what a deployment needs, and a dynamic batch
+    onnx_pred = load_predictor(ex / "model.onnx")
+    assert onnx_pred.meta["classes"] == ["left_hand", "right_hand"] and len(onnx_pred.meta["ch_names"]) == 8
+    assert onnx_pred.logits(np.zeros((5, 8, 480), np.float32)).shape == (5, 2)
+    assert "parity max |diff|" in capsys.readouterr().out
+
+
+def _offline_reference(pred, rec, n_times, hop):
+    data = Pipeline.from_config(PRE).apply(rec).data
+    ends = np.arange(n_times, data.shape[1] + 1, hop)
+    wins = np.stack([data[:, e - n_times:e] for e in ends])
+    return ends - 1, pred.predict_proba(wins)
+
+
+@pytest.mark.parametrize("chunking", [1, 7, 33, "random"])
+def test_stream_equals_offline(chunking):
+    torch.manual_seed(0)
+    model = _trained_bn(create_model("eegnet", 8, 320, 2, sfreq=160.0), 8, 320)
+    pred = TorchPredictor(model, {"sfreq": 160.0, "ch_names": list(CH), "n_times": 320, "preprocessing": PRE,
+                                  "classes": ["a", "b"]})
+    rec = generate_mi_run(1, 4, n_trials=4, channels=CH)
+    dec = StreamDecoder(pred, hop_s=0.25)
+    rng = np.random.default_rng(0)
+    got, i = [], 0
+    while i < rec.n_samples:
+        n = int(rng.integers(1, 50)) if chunking == "random" else chunking
+        got += dec.push(rec.data[:, i:i + n], timestamp=i / rec.sfreq)
+        i += n
+    samples, ref = _offline_reference(pred, rec, 320, 40)
+    assert [d.sample for d in got] == samples.tolist()
+    np.testing.assert_allclose(np.stack([d.proba for d in got]), ref, rtol=1e-4, atol=1e-5)
+    assert dec.stats.samples == rec.n_samples and dec.stats.dropped_samples == 0
+
+
+def test_stream_survives_nan_gaps_bursts_and_disorder():
+    model = create_model("eegnet", 8, 160, 2, sfreq=160.0).eval()
+    pred = TorchPredictor(model, {"sfreq": 160.0, "ch_names": list(CH), "n_times": 160, "preprocessing": PRE})
+    dec = StreamDecoder(pred, hop_s=0.1, max_gap_s=0.5)
+    x = np.random.default_rng(0).standard_normal((8, 2000)).astype(np.float32) * 1e-5
+    out = dec.push(x[:, :200], 0.0)  # a burst: several decisions in one chunk
+    assert len(out) >= 3 and dec.stats.bursts == 1
+    bad = x[:, 200:216].copy()
+    bad[2, 5] = np.nan
+    bad[:, 10] = np.inf
+    out = dec.push(bad, 200 / 160)
+    assert dec.stats.nan_filled == 2 and all(np.isfinite(d.proba).all() for d in out)
+    assert dec.push(x[:, 100:116], 100 / 160) == [] and dec.stats.out_of_order == 1  # in the past: dropped, counted
+    assert dec.stats.dropped_samples == 16
+    out = dec.push(x[:, 260:276], 260 / 160)  # 44 samples missing: filled by holding, counted
+    assert dec.stats.gaps == 1 and dec.stats.gap_filled == 44
+    assert any(d.filled > 0 for d in out) or dec.stats.decisions > 0
+    dec.push(x[:, 1000:1016], 1000 / 160)  # a gap longer than 0.5 s: reset
+    assert dec.stats.resets == 1
+    with pytest.raises(ValueError, match=r"expected chunks of shape \(8, n\)"):
+        dec.push(x[:3, :10])
+    summary = dec.stats.summary()
+    assert summary["latency_p99_ms"] >= summary["latency_p50_ms"] > 0
+
+
+@pytest.fixture
+def lsl_config(tmp_path, monkeypatch):
+    """Keep LSL discovery on this machine's loopback."""
+    cfg = tmp_path / "lsl_api.cfg"
+    cfg.write_text("[ports]\nIPv6 = disable\n[multicast]\nResolveScope = machine\nMachineAddresses = {127.0.0.1}\n"
+                   "LinkAddresses = {}\nSiteAddresses = {}\nOrganizationAddresses = {}\nGlobalAddresses = {}\n"
+                   "[lab]\nKnownPeers = {127.0.0.1}\n")
+    monkeypatch.setenv("LSLAPICFG", str(cfg))
+    return cfg
+
+
+def test_lsl_stream_matches_offline(lsl_config):
+    pylsl = pytest.importorskip("pylsl")
+    torch.manual_seed(0)
+    model = _trained_bn(create_model("eegnet", 8, 320, 2, sfreq=160.0), 8, 320)
+    pred = TorchPredictor(model, {"sfreq": 160.0, "ch_names": list(CH), "n_times": 320, "preprocessing": PRE,
+                                  "classes": ["a", "b"]})
+    rec = generate_mi_run(2, 4, n_trials=2, channels=CH)
+    n = 160 * 8
+    name = f"biodecode-test-{os.getpid()}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 8, 160.0, "float32", name), chunk_size=16)
+
+    def produce():
+        time.sleep(0.5)  # let the inlet connect
+        for i in range(0, n, 16):
+            chunk = rec.data[:, i:i + 16].T.astype(np.float32)
+            outlet.push_chunk(chunk.tolist(), 100.0 + (i + chunk.shape[0] - 1) / 160.0)  # stamp of the last sample
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    dec = StreamDecoder(pred, hop_s=0.25)
+    got = list(lsl_decisions(dec, name, timeout=5.0, max_seconds=15.0, max_idle_s=1.5))
+    thread.join()
+    samples, ref = _offline_reference(pred, rec.replace(data=rec.data[:, :n]), 320, 40)
+    assert dec.stats.samples == n and dec.stats.dropped_samples == 0 and dec.stats.gaps == 0
+    assert [d.sample for d in got] == samples.tolist()
+    np.testing.assert_allclose(np.stack([d.proba for d in got]), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_stream_replay_and_bench_latency(run_dir, tmp_path, capsys):
+    if not (run_dir / "export" / "model.onnx").is_file():
+        main(["export", str(run_dir)])
+    rec = generate_mi_run(1, 4, n_trials=2, channels=tuple(load_predictor(run_dir / "model.pt").meta["ch_names"]))
+    path = tmp_path / "rec.npy"
+    np.save(path, rec.data)
+    capsys.readouterr()
+    assert main(["stream", "--model", str(run_dir / "export" / "model.int8.onnx"), "--replay", str(path),
+                 "--max-seconds", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "latency" in out and '"decisions"' in out
+    assert main(["bench-latency", str(run_dir), "--seconds", "5"]) == 0
+    out = capsys.readouterr().out
+    for backend in ("PyTorch eager", "ONNX Runtime float32", "ONNX Runtime int8"):
+        assert backend in out
