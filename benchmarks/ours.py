@@ -1,0 +1,107 @@
+"""biodecode's side of benchmarks/run.py: the same operations as benchmarks/peer_worker.py."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+
+import numpy as np
+import torch
+
+from .timing import per_call_seconds, wall
+
+warnings.filterwarnings("ignore")
+
+
+def make_model(name: str, C: int, T: int, K: int):
+    from biodecode.models import create_model
+
+    if name == "eegnet":
+        return create_model("eegnet", C, T, K, kernel_length=64, dropout=0.5)
+    return create_model(name, C, T, K)
+
+
+def train_throughput(model: str, C: int, T: int, K: int, batch: int, steps: int, **_):
+    torch.manual_seed(0)
+    net = make_model(model, C, T, K).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    x, y = torch.randn(batch, C, T), torch.randint(0, K, (batch,))
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+        net.apply_constraints()
+
+    t = per_call_seconds(step, steps)
+    return {"windows_per_s": batch / float(np.median(t))}
+
+
+def latency(model: str, C: int, T: int, K: int, n: int, **_):
+    """Our deployed path: the exported, optimised graph in ONNX Runtime, batch 1."""
+    from biodecode.deploy import OnnxPredictor, export_onnx, optimize_for_inference
+
+    torch.manual_seed(0)
+    net = make_model(model, C, T, K).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(optimize_for_inference(net), f"{tmp}/m.onnx", C, T)
+        pred = OnnxPredictor(path, threads=torch.get_num_threads())
+        x = np.random.default_rng(0).standard_normal((1, C, T)).astype(np.float32)
+        t = per_call_seconds(lambda: pred.logits(x), n, warmup=20) * 1e3
+    return {"p50_ms": float(np.percentile(t, 50)), "p99_ms": float(np.percentile(t, 99))}
+
+
+def _epoch(X, y, batch):
+    from biodecode.training.data import make_loader
+
+    n = 0
+    for xb, _ in make_loader(X, y, batch, shuffle=True):
+        n += len(xb)
+    return n
+
+
+def data_pipeline(files, tmin, tmax, l_freq, h_freq, batch, data_dir, **_):
+    """First load (EDF, filter, windows, cache write) + one epoch; then a warm epoch from the cache."""
+    from biodecode.windows import load_windows
+
+    # the same filter as the peer's (timing.causal_band): 4th-order Butterworth, causal, to microvolts
+    pre = [{"name": "bandpass", "l_freq": l_freq, "h_freq": h_freq, "causal": True}, {"name": "scale", "factor": 1e6}]
+    holder: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as cache:
+        kw = dict(tmin=tmin, tmax=tmax, preprocessing=pre, data_dir=data_dir, cache_dir=cache)
+
+        def load_and_epoch() -> None:
+            ws = load_windows("physionet-mi", [1], "left-right-imagery", **kw)
+            holder["n"] = _epoch(ws.X, ws.y, batch)
+
+        first = wall(load_and_epoch)  # empty cache: reads the EDF files
+        warm = wall(load_and_epoch)  # cache hit: memory-mapped arrays
+    return {"windows": holder["n"], "first_s": first, "warm_s": warm}
+
+
+def accuracy(data: str, epochs: int, batch: int, lr: float, seed: int, **_):
+    from biodecode.training import TrainConfig, fit, predict_proba, seed_everything
+
+    d = np.load(data, allow_pickle=False)
+    X, y, folds = d["X"], d["y"], d["folds"]
+    accs = []
+    for k in np.unique(folds):
+        tr, te = folds != k, folds == k
+        seed_everything(seed + int(k))
+        net = make_model("eegnet", X.shape[1], X.shape[2], 2)
+        cfg = TrainConfig(max_epochs=epochs, batch_size=batch, lr=lr, val_fraction=0.0, class_weights="none",
+                          scheduler="cosine", seed=seed + int(k), grad_clip=0.0)
+        res = fit(net, X[tr], y[tr], None, None, cfg)
+        accs.append(float((predict_proba(res.model, X[te]).argmax(1) == y[te]).mean()))
+    return {"fold_accuracy": accs}
+
+
+def versions(**_):
+    import biodecode
+    import mne
+
+    return {"biodecode": biodecode.__version__, "torch": torch.__version__, "mne": mne.__version__}
+
+
+OPS = {"train_throughput": train_throughput, "latency": latency, "data_pipeline": data_pipeline,
+       "accuracy": accuracy, "versions": versions}

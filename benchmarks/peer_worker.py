@@ -1,0 +1,130 @@
+"""The peer side (braindecode), run inside benchmarks/.peer-venv by benchmarks/run.py.
+
+Reads one JSON command per line on stdin and answers one JSON line on stdout. Each operation
+mirrors the one in benchmarks/ours.py with braindecode's own models, data path and trainer.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import causal_band, per_call_seconds, wall  # noqa: E402
+
+warnings.filterwarnings("ignore")
+
+
+def make_model(name: str, C: int, T: int, K: int):
+    from braindecode.models import EEGNet, ShallowFBCSPNet
+
+    if name == "eegnet":
+        return EEGNet(n_chans=C, n_outputs=K, n_times=T, kernel_length=64, drop_prob=0.5, final_layer_with_constraint=True)
+    if name == "shallow":
+        return ShallowFBCSPNet(n_chans=C, n_outputs=K, n_times=T, final_conv_length="auto")
+    raise ValueError(name)
+
+
+def train_throughput(model: str, C: int, T: int, K: int, batch: int, steps: int, **_):
+    torch.manual_seed(0)
+    net = make_model(model, C, T, K).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    x, y = torch.randn(batch, C, T), torch.randint(0, K, (batch,))
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    t = per_call_seconds(step, steps)
+    return {"windows_per_s": batch / float(np.median(t))}
+
+
+def latency(model: str, C: int, T: int, K: int, n: int, **_):
+    torch.manual_seed(0)
+    net = make_model(model, C, T, K).eval()
+    x = torch.randn(1, C, T)
+    with torch.no_grad():
+        t = per_call_seconds(lambda: net(x), n, warmup=20) * 1e3
+    return {"p50_ms": float(np.percentile(t, 50)), "p99_ms": float(np.percentile(t, 99))}
+
+
+def _windows(files, tmin, tmax, l_freq, h_freq):
+    import mne
+    from braindecode.datasets import BaseConcatDataset, RawDataset
+    from braindecode.preprocessing import Preprocessor, create_windows_from_events, preprocess
+
+    raws = [mne.io.read_raw_edf(f, preload=True, verbose="error") for f in files]
+    sfreq = raws[0].info["sfreq"]
+    ds = BaseConcatDataset([RawDataset(r, {"file": f}) for r, f in zip(raws, files)])
+    preprocess(ds, [Preprocessor(causal_band, apply_on_array=True, sfreq=sfreq, l_freq=l_freq, h_freq=h_freq)])
+    n = int(round((tmax - tmin) * sfreq))
+    return create_windows_from_events(ds, trial_start_offset_samples=int(round(tmin * sfreq)), trial_stop_offset_samples=0,
+                                      window_size_samples=n, window_stride_samples=n, drop_last_window=True,
+                                      mapping={"T1": 0, "T2": 1}, preload=True)
+
+
+def _epoch(ds, batch):
+    n = 0
+    for x, y, *_ in torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True):
+        n += len(x)
+    return n
+
+
+def data_pipeline(files, tmin, tmax, l_freq, h_freq, batch, **_):
+    holder = {}
+    first = wall(lambda: holder.update(n=_epoch(_windows(files, tmin, tmax, l_freq, h_freq), batch)))
+    ds = _windows(files, tmin, tmax, l_freq, h_freq)
+    warm = wall(lambda: holder.update(n=_epoch(ds, batch)))
+    return {"windows": holder["n"], "first_s": first, "warm_s": warm}
+
+
+def accuracy(data: str, epochs: int, batch: int, lr: float, seed: int, **_):
+    from braindecode import EEGClassifier
+    from skorch.callbacks import LRScheduler
+
+    d = np.load(data, allow_pickle=False)
+    X, y, folds = d["X"], d["y"], d["folds"]
+    accs = []
+    for k in np.unique(folds):
+        torch.manual_seed(seed + int(k))
+        np.random.seed(seed + int(k))
+        tr, te = folds != k, folds == k
+        clf = EEGClassifier(make_model("eegnet", X.shape[1], X.shape[2], 2), criterion=torch.nn.CrossEntropyLoss,
+                            optimizer=torch.optim.AdamW, optimizer__lr=lr, optimizer__weight_decay=1e-2,
+                            batch_size=batch, max_epochs=epochs, train_split=None, verbose=0, device="cpu",
+                            callbacks=[("lr", LRScheduler("CosineAnnealingLR", T_max=epochs))])
+        clf.fit(X[tr], y[tr])
+        accs.append(float((clf.predict(X[te]) == y[te]).mean()))
+    return {"fold_accuracy": accs}
+
+
+def versions(**_):
+    import braindecode
+    import mne
+
+    return {"braindecode": braindecode.__version__, "torch": torch.__version__, "mne": mne.__version__}
+
+
+OPS = {"train_throughput": train_throughput, "latency": latency, "data_pipeline": data_pipeline,
+       "accuracy": accuracy, "versions": versions}
+
+
+def main() -> None:
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        torch.set_num_threads(int(cmd.get("threads", 1)))
+        try:
+            result = {"ok": True, **OPS[cmd["op"]](**cmd)}
+        except Exception as exc:  # report, keep serving
+            result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
