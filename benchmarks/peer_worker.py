@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from timing import causal_band, per_call_seconds, wall  # noqa: E402
+from timing import causal_band, latency_ms, train_step_rate, wall  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -32,26 +32,16 @@ def make_model(name: str, C: int, T: int, K: int):
 
 def train_throughput(model: str, C: int, T: int, K: int, batch: int, steps: int, **_):
     torch.manual_seed(0)
-    net = make_model(model, C, T, K).train()
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
-    x, y = torch.randn(batch, C, T), torch.randint(0, K, (batch,))
-
-    def step():
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-
-    t = per_call_seconds(step, steps)
-    return {"windows_per_s": batch / float(np.median(t))}
+    return {"windows_per_s": train_step_rate(make_model(model, C, T, K), C, T, K, batch, steps)}
 
 
 def latency(model: str, C: int, T: int, K: int, n: int, **_):
+    """braindecode's model in eager PyTorch, batch 1."""
     torch.manual_seed(0)
     net = make_model(model, C, T, K).eval()
     x = torch.randn(1, C, T)
     with torch.no_grad():
-        t = per_call_seconds(lambda: net(x), n, warmup=20) * 1e3
-    return {"p50_ms": float(np.percentile(t, 50)), "p99_ms": float(np.percentile(t, 99))}
+        return latency_ms(lambda: net(x), n)
 
 
 def _windows(files, tmin, tmax, l_freq, h_freq):

@@ -32,3 +32,26 @@ def causal_band(x: np.ndarray, sfreq: float, l_freq: float, h_freq: float) -> np
 
     sos = butter(4, [l_freq, h_freq], btype="bandpass", fs=sfreq, output="sos")
     return (sosfilt(sos, x, axis=-1) * 1e6).astype(np.float32)
+
+
+def train_step_rate(net, C: int, T: int, K: int, batch: int, steps: int, after_step=None) -> float:
+    """Windows per second of forward + backward + AdamW step on a fixed random batch."""
+    import torch
+
+    net.train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    x, y = torch.randn(batch, C, T), torch.randint(0, K, (batch,))
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+        if after_step is not None:
+            after_step()
+
+    return batch / float(np.median(per_call_seconds(step, steps)))
+
+
+def latency_ms(fn: Callable[[], object], n: int) -> dict[str, float]:
+    t = per_call_seconds(fn, n, warmup=20) * 1e3
+    return {"p50_ms": float(np.percentile(t, 50)), "p99_ms": float(np.percentile(t, 99))}

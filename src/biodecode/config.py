@@ -6,23 +6,14 @@ that/config.yaml`` runs the same thing again.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import ConfigError
-from .training.config import TrainConfig
-
-
-def _from_dict(cls, d: dict[str, Any] | None, section: str):
-    d = dict(d or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ConfigError(f"{section}: unknown option(s) {unknown}; known: {sorted(known)}")
-    return cls(**d)
+from .training.config import TrainConfig, dataclass_from_dict
 
 
 @dataclass
@@ -86,10 +77,10 @@ class RunConfig:
         train = dict(d.get("train") or {})
         train.pop("seed", None)
         return cls(
-            data=_from_dict(DataConfig, d.get("data"), "data"),
-            model=_from_dict(ModelConfig, d.get("model"), "model"),
+            data=dataclass_from_dict(DataConfig, d.get("data"), "data"),
+            model=dataclass_from_dict(ModelConfig, d.get("model"), "model"),
             train=TrainConfig.from_dict(train),
-            protocol=_from_dict(ProtocolConfig, d.get("protocol"), "protocol"),
+            protocol=dataclass_from_dict(ProtocolConfig, d.get("protocol"), "protocol"),
             seed=int(d.get("seed", 0)),
         )
 

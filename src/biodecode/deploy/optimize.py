@@ -28,9 +28,11 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     from torch import fx
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    class _Tracer(fx.Tracer):  # keep every conv (also max-norm and causal subclasses) a single node
+    from ..models.base import CombinedConv
+
+    class _Tracer(fx.Tracer):  # keep every conv (also max-norm, causal and combined ones) a single node
         def is_leaf_module(self, mod: nn.Module, qualname: str) -> bool:
-            return isinstance(mod, nn.modules.conv._ConvNd) or super().is_leaf_module(mod, qualname)
+            return isinstance(mod, (nn.modules.conv._ConvNd, CombinedConv)) or super().is_leaf_module(mod, qualname)
 
     m = copy.deepcopy(model).eval()
     gm = fx.GraphModule(m, _Tracer().trace(m))
@@ -40,9 +42,13 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
             continue
         prev = node.args[0]
         if not (isinstance(prev, fx.Node) and prev.op == "call_module" and len(prev.users) == 1
-                and isinstance(modules.get(prev.target), nn.modules.conv._ConvNd)):
+                and isinstance(modules.get(prev.target), (nn.modules.conv._ConvNd, CombinedConv))):
             continue
-        fused = fuse_conv_bn_eval(modules[prev.target], modules[node.target])
+        conv = modules[prev.target]
+        if isinstance(conv, CombinedConv):  # BN after spatial(temporal(x)) folds into the spatial conv
+            fused = CombinedConv(conv.temporal, fuse_conv_bn_eval(conv.spatial, modules[node.target]))
+        else:
+            fused = fuse_conv_bn_eval(conv, modules[node.target])
         parent, _, name = prev.target.rpartition(".")
         setattr(gm.get_submodule(parent) if parent else gm, name, fused)
         modules[prev.target] = fused

@@ -127,6 +127,29 @@ def same_pad_conv(c_in: int, c_out: int, kernel: int, groups: int = 1) -> nn.Seq
                          nn.Conv2d(c_in, c_out, (1, kernel), groups=groups, bias=False))
 
 
+class CombinedConv(nn.Module):
+    """A temporal conv ``(1, K)`` followed by a spatial conv ``(C, 1)`` with nothing in between, run as
+    one ``(C, K)`` convolution whose kernel is the product of the two (computed each call, so both keep
+    their own parameters and gradients). Mathematically identical to the two convs in sequence, without
+    the large ``(batch, F, C, T)`` intermediate; braindecode's CombinedConv does the same."""
+
+    def __init__(self, temporal: nn.Conv2d, spatial: nn.Conv2d):
+        super().__init__()
+        if temporal.in_channels != 1 or temporal.kernel_size[0] != 1 or spatial.kernel_size[1] != 1 or spatial.groups != 1:
+            raise ValueError("CombinedConv: needs a (1, K) temporal conv on one input map and a dense (C, 1) spatial conv")
+        self.temporal, self.spatial = temporal, spatial
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.temporal.weight[:, 0, 0, :]  # (F_t, K)
+        s = self.spatial.weight[:, :, :, 0]  # (F_s, F_t, C)
+        weight = torch.einsum("oic,ik->ock", s, t).unsqueeze(1)  # (F_s, 1, C, K)
+        bias = self.spatial.bias
+        if self.temporal.bias is not None:
+            tb = torch.einsum("oic,i->o", s, self.temporal.bias)
+            bias = tb if bias is None else bias + tb
+        return nn.functional.conv2d(x, weight, bias)
+
+
 def out_len(n: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
     """Output length of a conv/pool along one axis (floor mode)."""
     return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1

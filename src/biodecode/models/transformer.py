@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import BiosignalModel, ModelInfo, out_len, require_length
+from .base import BiosignalModel, CombinedConv, ModelInfo, out_len, require_length
 
 
 def sinusoidal_positions(n: int, d: int) -> torch.Tensor:
@@ -126,7 +126,7 @@ class EEGConformer(BiosignalModel):
         t = require_length("conformer", f"the pooling ({pool_length}, stride {pool_stride})",
                            out_len(t, pool_length, pool_stride))
         self.patch = nn.Sequential(
-            nn.Conv2d(1, n_filters, (1, filter_length)), nn.Conv2d(n_filters, n_filters, (n_channels, 1)),
+            CombinedConv(nn.Conv2d(1, n_filters, (1, filter_length)), nn.Conv2d(n_filters, n_filters, (n_channels, 1))),
             nn.BatchNorm2d(n_filters), nn.ELU(), nn.AvgPool2d((1, pool_length), (1, pool_stride)), nn.Dropout(dropout),
             nn.Conv2d(n_filters, n_filters, 1),
         )

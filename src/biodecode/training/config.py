@@ -8,6 +8,16 @@ from typing import Any
 from ..errors import ConfigError
 
 
+def dataclass_from_dict(cls, d: dict[str, Any] | None, section: str):
+    """Build dataclass ``cls`` from a mapping; unknown keys are a ConfigError naming ``section``."""
+    d = dict(d or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"{section}: unknown option(s) {unknown}; known: {sorted(known)}")
+    return cls(**d)
+
+
 @dataclass
 class TrainConfig:
     """How to fit one model.
@@ -58,12 +68,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "TrainConfig":
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"train: unknown option(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "train")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
