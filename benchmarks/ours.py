@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import torch
 
-from .timing import latency_ms, train_step_rate, wall
+from .timing import fold_accuracies, latency_ms, train_step_rate, wall
 
 warnings.filterwarnings("ignore")
 
@@ -72,18 +72,14 @@ def data_pipeline(files, tmin, tmax, l_freq, h_freq, batch, data_dir, **_):
 def accuracy(data: str, epochs: int, batch: int, lr: float, seed: int, **_):
     from biodecode.training import TrainConfig, fit, predict_proba, seed_everything
 
-    d = np.load(data, allow_pickle=False)
-    X, y, folds = d["X"], d["y"], d["folds"]
-    accs = []
-    for k in np.unique(folds):
-        tr, te = folds != k, folds == k
-        seed_everything(seed + int(k))
-        net = make_model("eegnet", X.shape[1], X.shape[2], 2)
+    def fit_predict(X_tr, y_tr, X_te, k):
+        seed_everything(seed + k)
+        net = make_model("eegnet", X_tr.shape[1], X_tr.shape[2], 2)
         cfg = TrainConfig(max_epochs=epochs, batch_size=batch, lr=lr, val_fraction=0.0, class_weights="none",
-                          scheduler="cosine", seed=seed + int(k), grad_clip=0.0)
-        res = fit(net, X[tr], y[tr], None, None, cfg)
-        accs.append(float((predict_proba(res.model, X[te]).argmax(1) == y[te]).mean()))
-    return {"fold_accuracy": accs}
+                          scheduler="cosine", seed=seed + k, grad_clip=0.0)
+        return predict_proba(fit(net, X_tr, y_tr, None, None, cfg).model, X_te).argmax(1)
+
+    return {"fold_accuracy": fold_accuracies(data, fit_predict)}
 
 
 def versions(**_):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from timing import causal_band, latency_ms, train_step_rate, wall  # noqa: E402
+from timing import causal_band, fold_accuracies, latency_ms, train_step_rate, wall  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -78,20 +78,16 @@ def accuracy(data: str, epochs: int, batch: int, lr: float, seed: int, **_):
     from braindecode import EEGClassifier
     from skorch.callbacks import LRScheduler
 
-    d = np.load(data, allow_pickle=False)
-    X, y, folds = d["X"], d["y"], d["folds"]
-    accs = []
-    for k in np.unique(folds):
-        torch.manual_seed(seed + int(k))
-        np.random.seed(seed + int(k))
-        tr, te = folds != k, folds == k
-        clf = EEGClassifier(make_model("eegnet", X.shape[1], X.shape[2], 2), criterion=torch.nn.CrossEntropyLoss,
+    def fit_predict(X_tr, y_tr, X_te, k):
+        torch.manual_seed(seed + k)
+        np.random.seed(seed + k)
+        clf = EEGClassifier(make_model("eegnet", X_tr.shape[1], X_tr.shape[2], 2), criterion=torch.nn.CrossEntropyLoss,
                             optimizer=torch.optim.AdamW, optimizer__lr=lr, optimizer__weight_decay=1e-2,
                             batch_size=batch, max_epochs=epochs, train_split=None, verbose=0, device="cpu",
                             callbacks=[("lr", LRScheduler("CosineAnnealingLR", T_max=epochs))])
-        clf.fit(X[tr], y[tr])
-        accs.append(float((clf.predict(X[te]) == y[te]).mean()))
-    return {"fold_accuracy": accs}
+        return clf.fit(X_tr, y_tr).predict(X_te)
+
+    return {"fold_accuracy": fold_accuracies(data, fit_predict)}
 
 
 def versions(**_):

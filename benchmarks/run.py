@@ -109,7 +109,11 @@ def main(argv: list[str] | None = None) -> str:
         f"{args.threads} torch thread(s) on both sides; medians over {args.repeats} repeats (min-max).  ")
     say(f"biodecode {vo['biodecode']} (torch {vo['torch']}, MNE {vo['mne']})"
         + (f"; braindecode {vp['braindecode']} (torch {vp['torch']}, MNE {vp['mne']})" if vp else "; peer not run") + ".\n")
-    ratio = lambda a, b: f"{a / b:.2f}x" if b else "-"  # noqa: E731
+    def ratio(a: float, b: float) -> str:
+        """``a / b`` where above 1 means biodecode is better; says so plainly where it is not."""
+        if not b:
+            return "-"
+        return f"{a / b:.2f}x" + (" (biodecode slower)" if a / b < 0.97 else " (about equal)" if a / b < 1.03 else "")
 
     say("## Training throughput (windows/s; forward, backward, AdamW step; batch 64)\n")
     say("| model | input | biodecode | braindecode | ratio (ours / peer) |\n|---|---|---|---|---|")

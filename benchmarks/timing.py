@@ -55,3 +55,15 @@ def train_step_rate(net, C: int, T: int, K: int, batch: int, steps: int, after_s
 def latency_ms(fn: Callable[[], object], n: int) -> dict[str, float]:
     t = per_call_seconds(fn, n, warmup=20) * 1e3
     return {"p50_ms": float(np.percentile(t, 50)), "p99_ms": float(np.percentile(t, 99))}
+
+
+def fold_accuracies(data: str, fit_predict: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]) -> list[float]:
+    """Load ``X``, ``y`` and per-window fold ids from an ``.npz`` and return the test accuracy of
+    ``fit_predict(X_train, y_train, X_test, fold) -> predicted labels`` for each fold."""
+    d = np.load(data, allow_pickle=False)
+    X, y, folds = d["X"], d["y"], d["folds"]
+    accs = []
+    for k in np.unique(folds):
+        tr, te = folds != k, folds == k
+        accs.append(float((fit_predict(X[tr], y[tr], X[te], int(k)) == y[te]).mean()))
+    return accs

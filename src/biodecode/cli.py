@@ -167,7 +167,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     task = args.task or meta.get("task")
     ws = load_windows(dataset, _subjects(args.subjects), task, tmin=meta.get("tmin"), tmax=meta.get("tmax"),
                       window_s=meta.get("window_s"), stride_s=meta.get("stride_s"),
-                      preprocessing=meta.get("preprocessing", []), data_dir=args.data_dir)
+                      preprocessing=meta.get("preprocessing", []), data_dir=args.data_dir,
+                      dataset_kwargs=meta.get("dataset_kwargs") or {})
     if list(ws.ch_names) != list(meta.get("ch_names", ws.ch_names)):
         raise ConfigError(f"{args.checkpoint}: model was trained on channels {meta['ch_names']}, data has {ws.ch_names}")
     if ws.classes != meta.get("classes", ws.classes):

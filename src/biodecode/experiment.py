@@ -125,6 +125,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     save_model(out / "model.pt", best[1], classes=list(ws.classes), ch_names=list(ws.ch_names), sfreq=ws.sfreq,
                preprocessing=list(config.data.preprocessing or []), dataset=config.data.dataset, task=config.data.task,
                tmin=ws.info.get("tmin"), tmax=ws.info.get("tmax"), window_s=ws.info.get("window_s"),
+               stride_s=ws.info.get("stride_s"), dataset_kwargs=dict(config.data.dataset_kwargs),
                synthetic=ws.synthetic, fold=results[best[2]]["name"])
     acc = summary.get("accuracy", {})
     say(f"accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f} over {len(results)} folds; "
