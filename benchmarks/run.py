@@ -186,6 +186,18 @@ def main(argv: list[str] | None = None) -> str:
         "aami-beats --protocol inter-patient`), but 8 of the 22 DS2 records are absent here, so not comparable |")
     say("| Kanoga et al. 2020 | long-term Myo sEMG, 22 motions | intra-day vs inter-day | accuracy falls sharply "
         "across days | runnable with `--protocol cross-session` on days 1-4 |")
+    say("\n## Reading the numbers\n")
+    say("- Training: EEGNet runs the same PyTorch operations in both libraries (its BatchNorm between the temporal "
+        "and spatial convolutions rules out merging them while training), so their throughputs are equal within "
+        "run-to-run noise of a few percent; differences in that range flip between runs. ShallowConvNet is faster "
+        "in biodecode because its split first layer runs as one combined convolution.")
+    say("- Inference: biodecode's figure is its deployment path (ONNX Runtime on the exported graph, with batch "
+        "norms folded and, for EEGNet, the spatial projection moved first); braindecode has no export path of its "
+        "own, so its eager model is the comparison users have.")
+    say("- Data: both sides read the same EDF files with MNE and apply the same filter; biodecode's warm epoch "
+        "reads memory-mapped arrays from its cache, braindecode's indexes its preloaded windows one by one.")
+    say("- Accuracy: one subject, 45 trials: both libraries are at chance and the difference is noise. The "
+        "published table says which comparisons need data that are not here.")
     if peer:
         peer.close()
     text = "\n".join(lines) + "\n"
