@@ -158,7 +158,8 @@ def test_lsl_stream_matches_offline(lsl_config):
     outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 8, 160.0, "float32", name), chunk_size=16)
 
     def produce():
-        time.sleep(0.5)  # let the inlet connect
+        assert outlet.wait_for_consumers(20.0)  # samples pushed before an inlet connects are not kept
+        time.sleep(0.2)
         for i in range(0, n, 16):
             chunk = rec.data[:, i:i + 16].T.astype(np.float32)
             outlet.push_chunk(chunk.tolist(), 100.0 + (i + chunk.shape[0] - 1) / 160.0)  # stamp of the last sample
