@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> str:
     say(f"\nWindows per second, warm: biodecode {n_win / med(a, 'warm_s')[0]:,.0f}"
         + (f", braindecode {b[0]['windows'] / med(b, 'warm_s')[0]:,.0f}" if b else "") + ".\n")
 
-    say(f"## Accuracy (EEGNet-8,2, PhysioNet MI subject 1, left vs right imagery)\n")
+    say("## Accuracy (EEGNet-8,2, PhysioNet MI subject 1, left vs right imagery)\n")
     say(f"Same windows (causal 4-38 Hz band-pass, microvolts, 0-3 s after the cue), same 5 folds (stratified over "
         f"trials), same seeds, {epochs} epochs, batch 16, AdamW lr 1e-3 with cosine decay, no early stopping; each "
         "library's own trainer (biodecode: Lightning with precise BatchNorm statistics; braindecode: skorch "

@@ -4,7 +4,6 @@ import json
 import os
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import torch
 from biodecode.cli import main
 from biodecode.datasets.synthetic import generate_mi_run
 from biodecode.deploy import FastEEGNet, TorchPredictor, fold_batchnorm, load_predictor
-from biodecode.deploy.stream import StreamDecoder, lsl_decisions, replay
+from biodecode.deploy.stream import StreamDecoder, lsl_decisions
 from biodecode.models import count_macs, create_model, list_models
 from biodecode.preprocessing import Pipeline
 

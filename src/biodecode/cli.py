@@ -8,11 +8,14 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import yaml
 
 from .errors import BiodecodeError, ConfigError
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 log = logging.getLogger("biodecode")
 
@@ -229,8 +232,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .deploy.predictor import load_predictor
     from .deploy.stream import StreamDecoder, lsl_decisions, replay
 

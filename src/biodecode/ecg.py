@@ -17,8 +17,6 @@ error that names the record and the symbol, unless ``unknown="Q"`` maps it to Q 
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
 from .errors import DataFormatError
@@ -115,8 +113,3 @@ def beat_windows_for_inference(rec: Recording, tmin: float = -0.25, tmax: float 
     det = with_detected_beats(rec, lead)
     ws = make_event_windows([det], tmin, tmax)
     return np.asarray(ws.X), ws.metadata["onset_s"].to_numpy()
-
-
-def label_counts(labels: Sequence[str]) -> dict[str, int]:
-    values, counts = np.unique(np.asarray(labels, dtype=str), return_counts=True)
-    return {str(v): int(c) for v, c in zip(values, counts)}

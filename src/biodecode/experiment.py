@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import RunConfig
-from .evaluation import chance_level, compute_metrics, make_folds, summarize
+from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, summarize
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
 from .training import fit, predict_proba, save_model, seed_everything
@@ -107,7 +107,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
         "subjects": ", ".join(sorted(set(ws.groups("subject").tolist()), key=lambda s: (len(s), s))),
         "windows": f"{len(ws)} x {ws.n_channels} channels x {ws.n_times} samples at {ws.sfreq:g} Hz",
         "classes": ", ".join(f"{c} ({n})" for c, n in ws.class_counts().items()),
-        "protocol": f"{p.name}: {__import__('biodecode.evaluation', fromlist=['PROTOCOLS']).PROTOCOLS[p.name]}",
+        "protocol": f"{p.name}: {PROTOCOLS[p.name]}",
         "model": f"{config.model.name} ({count_parameters(best[1])} parameters)",
         "early stopping": f"on a validation split of {config.train.val_fraction:.0%} of the training side",
         "seed": config.seed,

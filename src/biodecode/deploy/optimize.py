@@ -76,7 +76,7 @@ class FastEEGNet(nn.Module):
     def __init__(self, net: EEGNet):
         super().__init__()
         net = net.eval()
-        F1, D, C = net.F1, net.D, net.n_channels
+        F1, D = net.F1, net.D
         k = net.temporal[1].weight.detach()[:, 0, 0, :]  # (F1, K)
         w = net.spatial.weight.detach()[:, 0, :, 0]  # (F1*D, C)
         s1, b1 = _bn_affine(net.bn1)

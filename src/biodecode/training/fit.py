@@ -3,13 +3,11 @@ and machines (``strategy="ddp"``, or under ``torchrun``)."""
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 import lightning as L
