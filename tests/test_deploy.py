@@ -190,3 +190,28 @@ def test_cli_stream_replay_and_bench_latency(run_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     for backend in ("PyTorch eager", "ONNX Runtime float32", "ONNX Runtime int8"):
         assert backend in out
+
+
+def test_deploy_cli_errors_are_clear(run_dir, tmp_path, capsys):
+    import re
+
+    bad = tmp_path / "three.npy"
+    np.save(bad, np.zeros((3, 1000), np.float32))
+    # a recording at another sampling rate than the model's 160 Hz (WFDB, 250 Hz)
+    import wfdb
+
+    ch = load_predictor(run_dir / "model.pt").meta["ch_names"]
+    wfdb.wrsamp("rate250", fs=250, units=["mV"] * len(ch), sig_name=list(ch), p_signal=np.zeros((500, len(ch))),
+                fmt=["16"] * len(ch), write_dir=str(tmp_path))
+    cases = [
+        (["export", str(tmp_path / "nope")], r"nope: no model\.pt"),
+        (["stream", "--model", str(tmp_path / "m.onnx"), "--replay", str(bad)], r"m\.onnx: no such model file"),
+        (["stream", "--model", str(run_dir / "model.pt"), "--replay", str(bad)], r"three\.npy: 3 channels, the model expects 8"),
+        (["bench-latency", str(tmp_path)], r"no model\.pt / export/model\.onnx found"),
+        (["stream", "--model", str(run_dir / "model.pt"), "--replay", str(tmp_path / "rate250.hea")],
+         r"rate250\.hea: 250\.0 Hz, but the model expects 160\.0 Hz"),
+    ]
+    for args, pattern in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert re.search(pattern, err), (args, err)
