@@ -22,8 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Benchmarks need the real recordings: BIODECODE_DATA_DIR, else ../shared/data beside the checkout.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	BIODECODE_DATA_DIR="$${BIODECODE_DATA_DIR:-$(abspath ../shared/data)}" $(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
