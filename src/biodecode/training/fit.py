@@ -151,6 +151,8 @@ def fit(
     n_classes = n_classes or getattr(model, "n_classes", None) or int(np.max(y_train)) + 1
     seed_everything(config.seed)
     has_val = X_val is not None and len(X_val) > 0
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)  # affects 4-D (conv2d) weights only
     module = BiosignalModule(model, config, n_classes, class_weights_for(y_train, n_classes, config.class_weights))
     history, best = _History(), _BestWeights()
     callbacks: list[Callback] = [history, best]
