@@ -112,3 +112,16 @@ def test_deep_model_learns_real_beats_above_chance(data_dir, tmp_path):
     m = compute_metrics(ws.y[fold.test], predict_proba(res.model, X[fold.test]), ws.classes)
     assert m["per_class"]["V"]["support"] > 500
     assert m["per_class"]["V"]["recall"] > 0.8 and m["per_class"]["N"]["recall"] > 0.9, m["per_class"]
+
+
+def test_rr_intervals_as_extra_channels(data_dir, tmp_path):
+    from biodecode.windows import with_metadata_channels
+
+    ws = load_windows("mitdb", ["100"], "aami-beats", data_dir=str(data_dir), cache_dir=str(tmp_path))
+    cols = ["rr_pre_s", "rr_post_s", "rr_local_s"]
+    ws2 = with_metadata_channels(ws, cols)
+    assert ws2.X.shape == (len(ws), 4, 252) and ws2.ch_names == ["MLII", *cols]
+    np.testing.assert_allclose(ws2.X[7, 1], ws.metadata["rr_pre_s"].iloc[7])
+    np.testing.assert_array_equal(ws2.X[:, 0], ws.X[:, 0])
+    with pytest.raises(Exception, match="not window metadata columns"):
+        with_metadata_channels(ws, ["qt_s"])

@@ -49,7 +49,8 @@ def test_cli_mitdb_inter_patient_resnet1d(tmp_path, data_dir):
     # a few DS1 (train) and DS2 (test) records keep this fast; the protocol fills the lists itself
     rc = main(["train", "--dataset", "mitdb", "--task", "aami-beats", "--model", "resnet1d", "--protocol",
                "inter-patient", "--subjects", "101", "106", "100", "103", "--epochs", "1", "--data-dir", str(data_dir),
-               "--set", "model.kwargs.widths=[8,16,16,16]", "--set", "train.batch_size=256", "--out", str(out)])
+               "--set", "model.kwargs.widths=[8,16,16,16]", "--set", "train.batch_size=256", "--out", str(out),
+               "--set", "data.metadata_channels=[rr_pre_s,rr_post_s,rr_local_s]"])
     assert rc == 0
     rep = json.loads((out / "metrics.json").read_text())
     (fold,) = rep["folds"]
@@ -57,6 +58,15 @@ def test_cli_mitdb_inter_patient_resnet1d(tmp_path, data_dir):
     assert set(rep["classes"]) == {"N", "S", "V", "F", "Q"}
     md = (out / "metrics.md").read_text()
     assert "sensitivity" in md and "PPV" in md
+    assert "1 x 252" not in md and "4 channels x 252 samples" in md  # MLII + three RR channels
+    # the model file remembers the RR channels, so evaluation rebuilds them; streaming refuses clearly
+    assert main(["evaluate", str(out / "model.pt"), "--subjects", "100", "--data-dir", str(data_dir)]) == 0
+    from biodecode.deploy import load_predictor
+    from biodecode.deploy.stream import StreamDecoder
+    from biodecode.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="metadata channels"):
+        StreamDecoder(load_predictor(out / "model.pt"))
 
 
 def test_cli_emg_cross_session(tmp_path, data_dir):

@@ -172,6 +172,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                       window_s=meta.get("window_s"), stride_s=meta.get("stride_s"),
                       preprocessing=meta.get("preprocessing", []), data_dir=args.data_dir,
                       dataset_kwargs=meta.get("dataset_kwargs") or {})
+    if meta.get("metadata_channels"):
+        from .windows import with_metadata_channels
+
+        ws = with_metadata_channels(ws, meta["metadata_channels"])
     if list(ws.ch_names) != list(meta.get("ch_names", ws.ch_names)):
         raise ConfigError(f"{args.checkpoint}: model was trained on channels {meta['ch_names']}, data has {ws.ch_names}")
     if ws.classes != meta.get("classes", ws.classes):

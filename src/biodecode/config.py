@@ -20,7 +20,9 @@ from .training.config import TrainConfig, dataclass_from_dict
 class DataConfig:
     """dataset/subjects/task: what to load; tmin/tmax (s): event windows; window_s/stride_s (s):
     sliding windows; preprocessing: pipeline steps (``None`` = the dataset's default);
-    data_dir: data root (default ``$BIODECODE_DATA_DIR`` or the user cache)."""
+    data_dir: data root (default ``$BIODECODE_DATA_DIR`` or the user cache); metadata_channels:
+    window metadata columns appended as constant channels (e.g. ``[rr_pre_s, rr_post_s, rr_local_s]``
+    for MIT-BIH beats; such models cannot be streamed, the decoder has no metadata)."""
 
     dataset: str = "synthetic-mi"
     subjects: list[Any] | None = None
@@ -33,6 +35,7 @@ class DataConfig:
     data_dir: str | None = None
     cache_dir: str | None = None
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    metadata_channels: list[str] = field(default_factory=list)
 
 
 @dataclass

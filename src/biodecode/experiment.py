@@ -16,7 +16,7 @@ from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, su
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
 from .training import fit, predict_proba, save_model, seed_everything
-from .windows import WindowSet, load_windows
+from .windows import WindowSet, load_windows, with_metadata_channels
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,10 @@ def environment(seed: int) -> dict[str, Any]:
 
 def load_run_windows(config: RunConfig) -> WindowSet:
     d = config.data
-    return load_windows(d.dataset, d.subjects, d.task, tmin=d.tmin, tmax=d.tmax, window_s=d.window_s,
-                        stride_s=d.stride_s, preprocessing=d.preprocessing, data_dir=d.data_dir,
-                        cache_dir=d.cache_dir, dataset_kwargs=d.dataset_kwargs)
+    ws = load_windows(d.dataset, d.subjects, d.task, tmin=d.tmin, tmax=d.tmax, window_s=d.window_s,
+                      stride_s=d.stride_s, preprocessing=d.preprocessing, data_dir=d.data_dir,
+                      cache_dir=d.cache_dir, dataset_kwargs=d.dataset_kwargs)
+    return with_metadata_channels(ws, d.metadata_channels) if d.metadata_channels else ws
 
 
 def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable[[str], None] | None = None,
@@ -126,6 +127,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
                preprocessing=list(config.data.preprocessing or []), dataset=config.data.dataset, task=config.data.task,
                tmin=ws.info.get("tmin"), tmax=ws.info.get("tmax"), window_s=ws.info.get("window_s"),
                stride_s=ws.info.get("stride_s"), dataset_kwargs=dict(config.data.dataset_kwargs),
+               metadata_channels=list(config.data.metadata_channels),
                synthetic=ws.synthetic, fold=results[best[2]]["name"])
     acc = summary.get("accuracy", {})
     say(f"accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f} over {len(results)} folds; "

@@ -86,6 +86,22 @@ class WindowSet:
         return {c: int(n) for c, n in zip(self.classes, counts)}
 
 
+def with_metadata_channels(ws: WindowSet, columns: Sequence[str]) -> WindowSet:
+    """Append numeric metadata columns (e.g. the RR intervals of beat windows) as constant channels,
+    so every model, whatever its input, sees them: X becomes ``(n, C + len(columns), T)``."""
+    missing = [c for c in columns if c not in ws.metadata.columns]
+    if missing:
+        raise ConfigError(f"metadata channels {missing} are not window metadata columns; have {list(ws.metadata.columns)}")
+    values = ws.metadata[list(columns)].to_numpy(dtype=np.float32)  # (n, k)
+    if not np.isfinite(values).all():
+        bad = [c for c, ok in zip(columns, np.isfinite(values).all(axis=0)) if not ok]
+        raise DataFormatError(f"metadata channels {bad} hold NaN or infinite values")
+    extra = np.broadcast_to(values[:, :, None], (len(ws), len(columns), ws.n_times))
+    X = np.concatenate([np.asarray(ws.X), extra], axis=1)
+    info = dict(ws.info, metadata_channels=list(columns))
+    return WindowSet(X, ws.y, ws.metadata, ws.classes, ws.sfreq, [*ws.ch_names, *columns], info)
+
+
 def _check_compatible(recordings: Sequence[Recording]) -> None:
     if not recordings:
         raise ConfigError("no recordings to window")

@@ -78,6 +78,9 @@ class StreamDecoder:
                  ch_names: Sequence[str] | None = None, preprocessing: list | None = None,
                  n_times: int | None = None, max_gap_s: float = 1.0, jitter_s: float = 0.02):
         meta = predictor.meta
+        if meta.get("metadata_channels"):
+            raise ConfigError(f"this model was trained with metadata channels {meta['metadata_channels']} "
+                              f"(e.g. RR intervals) that a live stream does not provide; it cannot be streamed")
         self.predictor = predictor
         self.sfreq = float(sfreq or meta.get("sfreq") or 0)
         if self.sfreq <= 0:
