@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import atomic_path
 from ..errors import BiodecodeError
 
 OPSET = 17
@@ -23,12 +23,6 @@ class ParityError(BiodecodeError):
     """An exported model's outputs differ from PyTorch's beyond the tolerance."""
 
 
-def _atomic_target(path: Path):
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def export_onnx(model: nn.Module, path: str | os.PathLike, n_channels: int, n_times: int,
                 meta: dict[str, Any] | None = None, opset: int = OPSET) -> Path:
     """ONNX with input ``x`` float32 ``(batch, n_channels, n_times)`` and output ``logits``
@@ -36,11 +30,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, n_channels: int, n_ti
     ``metadata_props["biodecode"]``. Written to a temporary file, then renamed."""
     import onnx
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_target(path)
     model = model.eval()
-    try:
+    with atomic_path(path) as tmp:
         with torch.no_grad():
             torch.onnx.export(model, (torch.zeros(1, n_channels, n_times),), str(tmp), input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
@@ -50,27 +41,18 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, n_channels: int, n_ti
         entry.key, entry.value = "biodecode", json.dumps(meta or {}, default=str)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def export_torchscript(model: nn.Module, path: str | os.PathLike, n_channels: int, n_times: int,
                        meta: dict[str, Any] | None = None) -> Path:
     """A traced TorchScript module (``torch.jit.load`` runs it without biodecode installed);
     ``meta`` goes into the archive as ``extra_files["biodecode.json"]``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         with torch.no_grad():
             traced = torch.jit.trace(model.eval(), torch.zeros(2, n_channels, n_times))
         torch.jit.save(traced, str(tmp), _extra_files={"biodecode.json": json.dumps(meta or {}, default=str)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:

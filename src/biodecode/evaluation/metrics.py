@@ -10,6 +10,16 @@ from sklearn import metrics as skm
 SCALARS = ("accuracy", "balanced_accuracy", "kappa", "f1_macro", "roc_auc")
 
 
+def confusion_counts(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class true positives, false negatives, false positives and true negatives from a
+    confusion matrix (rows true, columns predicted)."""
+    cm = np.asarray(cm)
+    tp = np.diag(cm)
+    fn = cm.sum(axis=1) - tp
+    fp = cm.sum(axis=0) - tp
+    return tp, fn, fp, cm.sum() - tp - fn - fp
+
+
 def compute_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     """accuracy, balanced accuracy, Cohen's kappa, macro F1, ROC AUC (two classes), and per class:
     precision (= positive predictive value), recall (= sensitivity), specificity, F1, support; plus
@@ -19,13 +29,12 @@ def compute_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str
     y_pred = np.asarray(proba).argmax(axis=1)
     cm = skm.confusion_matrix(y_true, y_pred, labels=labels)
     prec, rec, f1, sup = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    total = cm.sum()
+    _, _, fp, tn = confusion_counts(cm)
     per_class = {}
     for i, c in enumerate(classes):
-        tn = total - cm[i, :].sum() - cm[:, i].sum() + cm[i, i]
-        fp = cm[:, i].sum() - cm[i, i]
         per_class[c] = {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]),
-                        "specificity": float(tn / (tn + fp)) if (tn + fp) else 0.0, "support": int(sup[i])}
+                        "specificity": float(tn[i] / (tn[i] + fp[i])) if (tn[i] + fp[i]) else 0.0,
+                        "support": int(sup[i])}
     present = np.unique(y_true)
     out: dict[str, Any] = {
         "n": int(len(y_true)),

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from .metrics import SCALARS
+from ..atomic import atomic_path
+from .metrics import SCALARS, confusion_counts
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -37,15 +29,10 @@ def _fmt(x: float | None) -> str:
 
 def per_class_table(cm: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
     """Per-class sensitivity (recall), PPV (precision), specificity and support from a confusion matrix."""
-    rows, total = [], cm.sum()
-    for i, c in enumerate(classes):
-        tp, fn, fp = cm[i, i], cm[i, :].sum() - cm[i, i], cm[:, i].sum() - cm[i, i]
-        tn = total - tp - fn - fp
-        rows.append({"class": c, "support": int(tp + fn),
-                     "sensitivity": float(tp / (tp + fn)) if tp + fn else None,
-                     "ppv": float(tp / (tp + fp)) if tp + fp else None,
-                     "specificity": float(tn / (tn + fp)) if tn + fp else None})
-    return rows
+    tp, fn, fp, tn = confusion_counts(cm)
+    rate = lambda a, b: float(a / (a + b)) if a + b else None  # noqa: E731
+    return [{"class": c, "support": int(tp[i] + fn[i]), "sensitivity": rate(tp[i], fn[i]),
+             "ppv": rate(tp[i], fp[i]), "specificity": rate(tn[i], fp[i])} for i, c in enumerate(classes)]
 
 
 def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str, Any]], summary: dict[str, Any],
@@ -123,13 +110,9 @@ def plot_learning_curves(path: str | os.PathLike, histories: Sequence[Sequence[d
 def _save(fig, path: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return Path(path)
