@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from biodecode.windows import load_windows
+from biodecode.loading import load_windows
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -52,7 +52,7 @@ def _epoch(X, y, batch):
 
 def data_pipeline(files, tmin, tmax, l_freq, h_freq, batch, data_dir, **_):
     """First load (EDF, filter, windows, cache write) + one epoch; then a warm epoch from the cache."""
-    from biodecode.windows import load_windows
+    from biodecode.loading import load_windows
 
     # the same filter as the peer's (timing.causal_band): 4th-order Butterworth, causal, to microvolts
     pre = [{"name": "bandpass", "l_freq": l_freq, "h_freq": h_freq, "causal": True}, {"name": "scale", "factor": 1e6}]

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> str:
         "library's own trainer (biodecode: Lightning with precise BatchNorm statistics; braindecode: skorch "
         "EEGClassifier). Chance is 0.5; with 36 training trials per fold both are near it.\n")
     from biodecode.evaluation import make_folds
-    from biodecode.windows import load_windows
+    from biodecode.loading import load_windows
 
     pre = [{"name": "bandpass", "l_freq": 4.0, "h_freq": 38.0, "causal": True}, {"name": "scale", "factor": 1e6}]
     ws = load_windows("physionet-mi", [1], "left-right-imagery", preprocessing=pre, data_dir=args.data_dir)

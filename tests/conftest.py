@@ -1,5 +1,6 @@
-"""Shared fixtures. Real-data tests find the recordings through BIODECODE_DATA_DIR; under CI
-(BIODECODE_REQUIRE_DATA=1) a missing folder fails instead of skipping."""
+"""Shared fixtures. Real-data tests find the recordings through BIODECODE_DATA_DIR, else in
+``../shared/data`` beside the checkout (as ``make bench`` does); under CI (BIODECODE_REQUIRE_DATA=1)
+a missing folder fails instead of skipping."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     env = os.environ.get("BIODECODE_DATA_DIR")
-    path = Path(env) if env else None
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
+    path = Path(env) if env else (beside if beside.is_dir() else None)
     if path is None or not path.is_dir():
         msg = f"real data not found (BIODECODE_DATA_DIR={env!r})"
         if os.environ.get("BIODECODE_REQUIRE_DATA") == "1":

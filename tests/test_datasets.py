@@ -70,8 +70,15 @@ def test_mitdb_load_and_verify(data_dir, monkeypatch):
 
 
 @pytest.mark.realdata
-def test_missing_file_with_downloads_off(data_dir):
-    ds = get_dataset("physionet-mi", path=data_dir, download=False)
+def test_missing_file_with_downloads_off(data_dir, tmp_path):
+    """A data folder that holds subject 1 only (links to the real files): subject 2 is missing."""
+    src = data_dir / "eegmmidb" / "S001"
+    dest = tmp_path / "eegmmidb" / "S001"
+    dest.mkdir(parents=True)
+    for f in src.iterdir():
+        (dest / f.name).symlink_to(f)
+    ds = get_dataset("physionet-mi", path=tmp_path, download=False)
+    assert len(ds.load([1], "left-right-imagery")) == 3
     with pytest.raises(FileNotFoundError, match=r"S002R04\.edf: missing and downloads are off"):
         ds.load([2], "left-right-imagery")
 

@@ -10,7 +10,8 @@ from biodecode.datasets import get_dataset
 from biodecode.ecg import AAMI_MAP, aami_event_map, detect_r_peaks, rr_intervals, with_detected_beats
 from biodecode.io import read_wfdb
 from biodecode.recording import Events
-from biodecode.windows import load_windows, make_event_windows
+from biodecode.loading import load_windows
+from biodecode.windows import make_event_windows
 
 pytestmark = pytest.mark.realdata
 

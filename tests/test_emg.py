@@ -11,7 +11,8 @@ from biodecode.evaluation import make_folds
 from biodecode.features import emg_features
 from biodecode.preprocessing import Pipeline
 from biodecode.recording import Recording
-from biodecode.windows import load_windows, make_sliding_windows
+from biodecode.loading import load_windows
+from biodecode.windows import make_sliding_windows
 
 
 @pytest.mark.realdata

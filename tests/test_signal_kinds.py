@@ -10,7 +10,7 @@ import torch
 from biodecode.cli import main
 from biodecode.models import create_model
 from biodecode.training import TrainConfig, fit, predict_proba
-from biodecode.windows import load_windows
+from biodecode.loading import load_windows
 
 pytestmark = pytest.mark.realdata
 

@@ -163,23 +163,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import compute_metrics
     from .evaluation.report import plot_confusion, write_json
     from .training import load_model, predict_proba
-    from .windows import load_windows
+    from .loading import load_windows_for_model
+    from .spec import WindowSpec
 
     model, meta = load_model(args.checkpoint)
-    dataset = args.dataset or meta.get("dataset")
-    task = args.task or meta.get("task")
-    ws = load_windows(dataset, _subjects(args.subjects), task, tmin=meta.get("tmin"), tmax=meta.get("tmax"),
-                      window_s=meta.get("window_s"), stride_s=meta.get("stride_s"),
-                      preprocessing=meta.get("preprocessing", []), data_dir=args.data_dir,
-                      dataset_kwargs=meta.get("dataset_kwargs") or {})
-    if meta.get("metadata_channels"):
-        from .windows import with_metadata_channels
-
-        ws = with_metadata_channels(ws, meta["metadata_channels"])
-    if list(ws.ch_names) != list(meta.get("ch_names", ws.ch_names)):
-        raise ConfigError(f"{args.checkpoint}: model was trained on channels {meta['ch_names']}, data has {ws.ch_names}")
-    if ws.classes != meta.get("classes", ws.classes):
-        raise ConfigError(f"{args.checkpoint}: model classes {meta['classes']} differ from the data's {ws.classes}")
+    spec = WindowSpec.from_model_meta(meta)
+    dataset, task = args.dataset or spec.dataset, args.task or spec.task
+    try:
+        ws = load_windows_for_model(meta, _subjects(args.subjects), dataset=dataset, task=task, data_dir=args.data_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{args.checkpoint}: {exc}") from None
     proba = predict_proba(model, ws.X)
     metrics = compute_metrics(ws.y, proba, ws.classes)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "evaluate"

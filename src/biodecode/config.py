@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .spec import WindowSpec
 from .training.config import TrainConfig, dataclass_from_dict
 
 
@@ -36,6 +37,11 @@ class DataConfig:
     cache_dir: str | None = None
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
     metadata_channels: list[str] = field(default_factory=list)
+
+    def window_spec(self) -> WindowSpec:
+        """The window parameters of this config as the one :class:`WindowSpec`."""
+        return WindowSpec(self.dataset, self.task, self.tmin, self.tmax, self.window_s, self.stride_s,
+                          self.preprocessing, dict(self.dataset_kwargs))
 
 
 @dataclass

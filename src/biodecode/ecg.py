@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import DataFormatError
 from .recording import Events, Recording
+from .windows import make_event_windows
 
 AAMI_CLASSES = ("N", "S", "V", "F", "Q")
 AAMI_MAP: dict[str, str] = {
@@ -108,8 +109,6 @@ def rhythm_segments(events: Events, end_s: float, mapping: dict[str, str] | None
 def beat_windows_for_inference(rec: Recording, tmin: float = -0.25, tmax: float = 0.45,
                                lead: int | str = 0) -> tuple[np.ndarray, np.ndarray]:
     """Windows ``(n_beats, n_channels, n_times)`` around detected R peaks and their onsets (s)."""
-    from .windows import make_event_windows
-
     det = with_detected_beats(rec, lead)
     ws = make_event_windows([det], tmin, tmax)
     return np.asarray(ws.X), ws.metadata["onset_s"].to_numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import platform
 import sys
@@ -16,7 +17,9 @@ from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, su
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
 from .training import fit, predict_proba, save_model, seed_everything
-from .windows import WindowSet, load_windows, with_metadata_channels
+from .loading import load_windows
+from .spec import WindowSpec
+from .windows import WindowSet, with_metadata_channels
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +44,18 @@ def environment(seed: int) -> dict[str, Any]:
     }
 
 
-def load_run_windows(config: RunConfig) -> WindowSet:
+def load_run_windows(config: RunConfig, progress=None) -> WindowSet:
+    """The windows a run config describes (through the window store)."""
     d = config.data
-    ws = load_windows(d.dataset, d.subjects, d.task, tmin=d.tmin, tmax=d.tmax, window_s=d.window_s,
-                      stride_s=d.stride_s, preprocessing=d.preprocessing, data_dir=d.data_dir,
-                      cache_dir=d.cache_dir, dataset_kwargs=d.dataset_kwargs)
+    ws = load_windows(d.window_spec(), d.subjects, data_dir=d.data_dir, cache_dir=d.cache_dir, progress=progress)
     return with_metadata_channels(ws, d.metadata_channels) if d.metadata_channels else ws
+
+
+def _resolved_spec(config: RunConfig, ws: WindowSet) -> WindowSpec:
+    """The spec the windows were built with (the store records it), else the config's own."""
+    if "window_spec" in ws.info:
+        return WindowSpec.from_dict(ws.info["window_spec"])
+    return config.data.window_spec()
 
 
 def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable[[str], None] | None = None,
@@ -58,6 +67,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     ``learning_curves.png``, ``folds.json`` (which groups were tested in each fold) and
     ``model.pt`` (the fold model with the lowest validation loss).
     """
+    config = copy.deepcopy(config)  # resolved below; the caller's config is left as it was given
     config.validate()
     p = config.protocol
     if p.train_groups is None and p.test_groups is None:
@@ -124,10 +134,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     plot_confusion(out / "confusion_matrix.png", cm, ws.classes, title + tag)
     plot_learning_curves(out / "learning_curves.png", histories, [f"fold {i + 1}" for i in range(len(results))], title + tag)
     save_model(out / "model.pt", best[1], classes=list(ws.classes), ch_names=list(ws.ch_names), sfreq=ws.sfreq,
-               preprocessing=list(config.data.preprocessing or []), dataset=config.data.dataset, task=config.data.task,
-               tmin=ws.info.get("tmin"), tmax=ws.info.get("tmax"), window_s=ws.info.get("window_s"),
-               stride_s=ws.info.get("stride_s"), dataset_kwargs=dict(config.data.dataset_kwargs),
-               metadata_channels=list(config.data.metadata_channels),
+               window_spec=_resolved_spec(config, ws).to_dict(), metadata_channels=list(config.data.metadata_channels),
                synthetic=ws.synthetic, fold=results[best[2]]["name"])
     acc = summary.get("accuracy", {})
     say(f"accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f} over {len(results)} folds; "

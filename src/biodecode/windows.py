@@ -1,6 +1,6 @@
 """Cut recordings into windows: around events (``tmin``/``tmax`` in seconds) or with a sliding
-stride. The result is a :class:`WindowSet`; :func:`load_windows` adds the dataset, preprocessing
-and the on-disk cache in one call.
+stride. The result is a :class:`WindowSet`; :func:`biodecode.loading.load_windows` adds the dataset,
+preprocessing and the window store in one call.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, DataFormatError
+from .lazyarray import take_rows
 from .recording import Recording
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,8 @@ GROUP_COLUMNS = ("subject", "session", "run", "record", "trial")
 class WindowSet:
     """Windows ready for a model.
 
-    X: float32 ``(n_windows, n_channels, n_times)`` (possibly a read-only memory map);
+    X: float32 ``(n_windows, n_channels, n_times)``: an array, or from the store a lazy
+    :class:`~biodecode.lazyarray.ConcatRows` over read-only memory maps (index it to read rows);
     y: int64 ``(n_windows,)`` indices into ``classes``;
     metadata: one row per window with ``subject, session, run, record, trial, onset_s, label``
     (strings for ids; ``trial`` is the smallest unit that must not be split across train and test:
@@ -78,7 +80,7 @@ class WindowSet:
         idx = np.asarray(index)
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
-        return WindowSet(self.X[idx], self.y[idx], self.metadata.iloc[idx].reset_index(drop=True),
+        return WindowSet(take_rows(self.X, idx), np.asarray(self.y)[idx], self.metadata.iloc[idx].reset_index(drop=True),
                          list(self.classes), self.sfreq, list(self.ch_names), dict(self.info))
 
     def class_counts(self) -> dict[str, int]:
@@ -186,13 +188,15 @@ def make_sliding_windows(
     *,
     classes: Sequence[str] | None = None,
     event_map: dict[str, str] | None = None,
+    allow_empty: bool = False,
 ) -> WindowSet:
     """Windows of ``window_s`` seconds every ``stride_s`` seconds.
 
     Labels: with ``event_map`` (or a recording's ``meta["event_map"]``), a window takes the class of
     the mapped event (with a duration) that covers it entirely; windows across a transition or
     outside any mapped event are dropped. Otherwise every window takes the recording's
-    ``meta["label"]``.
+    ``meta["label"]``. With ``allow_empty`` a set of recordings all shorter than one window gives
+    an empty WindowSet instead of an error (the store builds one unit at a time).
     """
     _check_compatible(recordings)
     sfreq = recordings[0].sfreq
@@ -230,7 +234,9 @@ def make_sliding_windows(
         # overlapping windows of one recording share its trial id, so splits never separate them
         rows += [_meta_row(rec, s / sfreq, lab, rec.record) for s, lab, k in zip(starts, labels, keep) if k]
     if not chunks:
-        raise ConfigError("windows: no recording is long enough for one window")
+        if not allow_empty:
+            raise ConfigError("windows: no recording is long enough for one window")
+        chunks = [np.zeros((0, recordings[0].n_channels, n_times), np.float32)]
     X = np.concatenate(chunks).astype(np.float32, copy=False)
     meta = pd.DataFrame(rows, columns=[*GROUP_COLUMNS, "onset_s", "label"])
     names = list(classes) if classes is not None else sorted(set(meta["label"]))
@@ -240,84 +246,3 @@ def make_sliding_windows(
     y = np.array([names.index(c) for c in meta["label"]], dtype=np.int64)
     info = {"window_s": window_s, "stride_s": stride_s, "synthetic": any(r.meta.get("synthetic", False) for r in recordings)}
     return WindowSet(X, y, meta, names, sfreq, list(recordings[0].ch_names), info)
-
-
-def window_spec(
-    dataset: str,
-    subjects: Sequence[int | str] | None,
-    task: str | None,
-    *,
-    tmin: float | None = None,
-    tmax: float | None = None,
-    window_s: float | None = None,
-    stride_s: float | None = None,
-    preprocessing: Sequence[dict[str, Any]] | None = None,
-    dataset_kwargs: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Everything that determines a WindowSet, as plain data (the cache key is its hash)."""
-    return {
-        "dataset": dataset,
-        "subjects": [str(s) for s in subjects] if subjects is not None else None,
-        "task": task,
-        "tmin": tmin, "tmax": tmax, "window_s": window_s, "stride_s": stride_s,
-        "preprocessing": list(preprocessing or []),
-        "dataset_kwargs": dict(dataset_kwargs or {}),
-    }
-
-
-def load_windows(
-    dataset: str,
-    subjects: Sequence[int | str] | None = None,
-    task: str | None = None,
-    *,
-    tmin: float | None = None,
-    tmax: float | None = None,
-    window_s: float | None = None,
-    stride_s: float | None = None,
-    preprocessing: Sequence[dict[str, Any]] | None = None,
-    data_dir: str | None = None,
-    cache_dir: str | None = None,
-    use_cache: bool = True,
-    dataset_kwargs: dict[str, Any] | None = None,
-) -> WindowSet:
-    """Dataset -> recordings -> preprocessing -> windows, through the on-disk cache.
-
-    ``preprocessing=None`` applies the dataset's default pipeline (``[]`` applies none).
-    Event windows by default (``tmin``/``tmax`` default to the task's); pass ``window_s`` and
-    ``stride_s`` for sliding windows. With the cache on, a second call with the same parameters
-    memory-maps the stored arrays without opening any source file.
-    """
-    from .cache import WindowCache
-    from .datasets import get_dataset
-    from .preprocessing import Pipeline
-
-    ds = get_dataset(dataset, path=data_dir, **(dataset_kwargs or {}))
-    t = ds.task(task)
-    if window_s is None and tmin is None and tmax is None and t is not None and t.kind == "sliding":
-        window_s, stride_s = t.defaults.get("window_s"), t.defaults.get("stride_s")
-    sliding = window_s is not None
-    if not sliding:
-        tmin = tmin if tmin is not None else (t.defaults.get("tmin") if t else None)
-        tmax = tmax if tmax is not None else (t.defaults.get("tmax") if t else None)
-        if tmin is None or tmax is None:
-            raise ConfigError(f"{dataset}: give tmin/tmax (event windows) or window_s/stride_s (sliding windows)")
-    elif stride_s is None:
-        stride_s = window_s
-    pipeline = Pipeline.from_config(preprocessing if preprocessing is not None else ds.default_preprocessing)
-    subs = list(subjects) if subjects is not None else ds.subjects()
-    spec = window_spec(dataset, subs, task, tmin=tmin, tmax=tmax, window_s=window_s, stride_s=stride_s,
-                       preprocessing=pipeline.to_config(), dataset_kwargs=dataset_kwargs)
-    spec["identity"] = ds.cache_identity()
-    cache = WindowCache(cache_dir) if use_cache else None
-    if cache is not None:
-        hit = cache.get(spec)
-        if hit is not None:
-            return hit
-    recordings = [pipeline.apply(r) for r in ds.load(subs, task)]
-    classes = list(t.classes) if t else None
-    if sliding:
-        ws = make_sliding_windows(recordings, window_s, stride_s, classes=classes)
-    else:
-        ws = make_event_windows(recordings, tmin, tmax, classes=classes)
-    ws.info.update({"dataset": dataset, "task": task, "preprocessing": pipeline.to_config()})
-    return cache.put(spec, ws) if cache is not None else ws

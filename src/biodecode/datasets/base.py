@@ -128,6 +128,21 @@ class Dataset(ABC):
     def load(self, subjects: Sequence[int | str] | None = None, task: str | None = None) -> list[Recording]:
         """Recordings for the subjects and task, fetched first if missing."""
 
+    def shared_files(self, task: str | None = None) -> list[str]:
+        """Relative paths of files every unit depends on (e.g. a label table); part of each unit's key."""
+        return []
+
+    def units(self, subjects: Sequence[int | str], task: str | None = None) -> list[tuple[str, list[str]]]:
+        """The request cut into units that are loaded, windowed and stored on their own:
+        ``[(unit id, relative paths of the files it is read from)]``. One unit per subject by
+        default (for record-based datasets a subject is a record)."""
+        shared = self.shared_files(task)
+        return [(str(s), [*self.files(s, task), *shared]) for s in subjects]
+
+    def load_unit(self, unit: str, task: str | None = None) -> list[Recording]:
+        """The recordings of one unit from :meth:`units`."""
+        return self.load([unit], task)
+
     def download(self, subjects: Sequence[int | str] | None = None, task: str | None = None) -> list[Path]:
         subs = list(subjects) if subjects is not None else self.subjects()
         return self.fetch([f for s in subs for f in self.files(s, task)])

@@ -48,6 +48,9 @@ class CinC2017(Dataset):
     def subjects(self) -> list[str]:
         return sorted(self._reference())
 
+    def shared_files(self, task: str | None = None) -> list[str]:
+        return [f"{self.split}/REFERENCE.csv"]  # the labels: a changed label changes every unit's key
+
     def files(self, subject, task=None) -> list[str]:
         return [f"{self.split}/{subject}.hea", f"{self.split}/{subject}.mat"]
 

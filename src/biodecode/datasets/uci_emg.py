@@ -106,6 +106,10 @@ class UCIEMGGestures(Dataset):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def units(self, subjects, task=None) -> list[tuple[str, list[str]]]:
+        self._ensure()  # the per-subject files are known once the archive is unpacked
+        return super().units(subjects, task)
+
     def files(self, subject, task=None) -> list[str]:
         s = int(subject)
         d = self._subject_dir(s)

@@ -13,6 +13,7 @@ import numpy as np
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..evaluation.report import write_json, write_text_atomic
+from ..spec import WindowSpec
 from ..training import load_model
 from .card import card_markdown, model_card
 from .export import export_onnx, export_torchscript, parity
@@ -97,7 +98,7 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quanti
     card["macs_per_window_optimised"] = fast_card["macs_per_window"]
     card["peak_activation_bytes_float32_optimised"] = fast_card["peak_activation_bytes_float32"]
     write_json(out / "model_card.json", card)
-    write_text_atomic(out / "model_card.md", f"# Model card: {meta.get('model')} on {meta.get('dataset')}"
+    write_text_atomic(out / "model_card.md", f"# Model card: {meta.get('model')} on {WindowSpec.from_model_meta(meta).dataset}"
                       f"{' (SYNTHETIC)' if ws.synthetic else ''}\n\n" + card_markdown(card))
     report["card"] = card
     write_json(out / "export_report.json", report)

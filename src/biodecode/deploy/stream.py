@@ -29,6 +29,12 @@ from .predictor import Predictor
 log = logging.getLogger(__name__)
 
 
+def _pipeline_of(meta: dict) -> list:
+    """The preprocessing a model file or export recorded (its window spec; older files: top level)."""
+    spec = meta.get("window_spec") or {}
+    return list(spec.get("preprocessing") or meta.get("preprocessing") or [])
+
+
 @dataclass
 class Decision:
     """sample: stream index (at the decoder's rate) of the window's last sample; time: its time in
@@ -91,7 +97,7 @@ class StreamDecoder:
             raise ConfigError("StreamDecoder: channel names and window length are unknown; pass ch_names= and n_times=")
         self.classes = list(meta.get("classes") or [str(i) for i in range(len(predictor.logits(np.zeros((1, len(self.ch_names), self.n_times), np.float32))[0]))])
         self.hop = max(1, int(round(hop_s * self.sfreq)))
-        self.pipeline_config = list(preprocessing if preprocessing is not None else meta.get("preprocessing", []))
+        self.pipeline_config = list(preprocessing if preprocessing is not None else _pipeline_of(meta))
         self.max_gap = int(round(max_gap_s * self.sfreq))
         self.jitter = max(0, int(round(jitter_s * self.sfreq)))  # timestamp noise tolerated as contiguous
         self.stats = StreamStats()
