@@ -202,3 +202,118 @@ def test_wrong_channel_name_count(tmp_path):
     (tmp_path / "c.csv").write_text("1,2\n3,4\n")
     with pytest.raises(DataFormatError, match=r"c\.csv: 3 channel names given but the file has 2 channels"):
         read(tmp_path / "c.csv", sfreq=10, ch_names=["a", "b", "c"])
+
+
+# ------------------------------------------------------------------ readers never silently wrong
+
+def test_edf_numpy_reader_equals_mne(data_dir):
+    """The fast EDF path gives MNE's values, names, rate and annotations exactly."""
+    for f in sorted((data_dir / "eegmmidb").glob("S00[12]/*R0[3-5].edf")):
+        a, b = read_edf(f, engine="mne"), read_edf(f)
+        np.testing.assert_array_equal(a.data, b.data)
+        assert a.ch_names == b.ch_names and a.sfreq == b.sfreq and a.meta == b.meta
+        np.testing.assert_array_equal(a.events.onset, b.events.onset)
+        np.testing.assert_array_equal(a.events.duration, b.events.duration)
+        assert list(a.events.label) == list(b.events.label)
+
+
+def _edf_field(raw: bytearray, signal: int, field: str, value: str, ns: int = 65) -> None:
+    """Overwrite one per-signal field of an EDF header."""
+    widths = [("label", 16), ("transducer", 80), ("dimension", 8), ("phys_min", 8), ("phys_max", 8),
+              ("dig_min", 8), ("dig_max", 8), ("prefilter", 80), ("samples", 8)]
+    off = 256
+    for name, w in widths:
+        if name == field:
+            start = off + w * signal
+            raw[start:start + w] = f"{value:<{w}s}".encode()
+            return
+        off += w * ns
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("phys_min", "-8092", r"signal 3 \('Fcz\.'\) has equal physical minimum and maximum"),
+    ("dig_min", "8091", r"signal 3 \('Fcz\.'\) has equal digital minimum and maximum"),
+])
+def test_edf_equal_min_max_is_an_error(tmp_path, edf_path, field, value, message):
+    raw = bytearray(edf_path.read_bytes())
+    other = "phys_max" if field == "phys_min" else "dig_max"
+    _edf_field(raw, 3, field, value)
+    _edf_field(raw, 3, other, value)
+    p = tmp_path / "flat.edf"
+    p.write_bytes(bytes(raw))
+    for engine in ("auto", "mne"):
+        with pytest.raises(DataFormatError, match=r"flat\.edf: " + message):
+            read_edf(p, engine=engine)
+
+
+def test_edf_record_duration_zero_is_an_error(tmp_path, edf_path):
+    raw = bytearray(edf_path.read_bytes())
+    raw[244:252] = b"0       "
+    p = tmp_path / "zero.edf"
+    p.write_bytes(bytes(raw))
+    with pytest.raises(DataFormatError, match=r"zero\.edf: header field 'duration of a data record' is 0"):
+        read(p)
+
+
+def test_edf_unknown_record_count_hiding_a_cut(tmp_path, edf_path):
+    raw = bytearray(edf_path.read_bytes())
+    raw[236:244] = b"-1      "
+    whole = tmp_path / "whole.edf"
+    whole.write_bytes(bytes(raw))
+    assert read(whole).n_samples == read(edf_path).n_samples  # -1 with whole records: derived from the size
+    cut = tmp_path / "cut.edf"
+    cut.write_bytes(bytes(raw[:-1000]))
+    with pytest.raises(DataFormatError, match=r"cut\.edf: header says -1 data records .* the file is cut"):
+        read(cut)
+
+
+def test_wfdb_truncated_annotations(tmp_path, data_dir):
+    base = _copy_record(data_dir, tmp_path)
+    atr = base.with_suffix(".atr")
+    data = atr.read_bytes()
+    atr.write_bytes(data[: len(data) // 2 // 2 * 2])  # cut at a whole annotation: wfdb alone reads half
+    with pytest.raises(DataFormatError, match=r"100\.atr: truncated annotation file .* no end-of-file marker"):
+        read_wfdb(base)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda t: t.replace("100 2 360 650000", "100 2 360 600000", 1), r"100\.dat: \d+ bytes more than header"),
+    (None, r"100\.dat: 7 bytes more than header"),
+])
+def test_wfdb_data_longer_than_header_says(tmp_path, data_dir, change, message):
+    base = _copy_record(data_dir, tmp_path)
+    if change is None:
+        dat = base.with_suffix(".dat")
+        dat.write_bytes(dat.read_bytes() + b"\x00" * 7)  # trailing bytes
+    else:
+        hea = base.with_suffix(".hea")
+        hea.write_text(change(hea.read_text()))
+    with pytest.raises(DataFormatError, match=message):
+        read(base)
+
+
+def test_wfdb_unknown_annotation_symbol(tmp_path, data_dir):
+    base = _copy_record(data_dir, tmp_path)
+    atr = base.with_suffix(".atr")
+    raw = bytearray(atr.read_bytes())
+    pair = int.from_bytes(raw[8:10], "little")
+    assert pair >> 10 == 1  # a normal beat
+    raw[8:10] = ((42 << 10) | (pair & 0x3FF)).to_bytes(2, "little")  # code 42 is not defined
+    atr.write_bytes(bytes(raw))
+    with pytest.raises(DataFormatError, match=r"100\.atr: 1 annotation\(s\) with an unknown code"):
+        read_wfdb(base)
+
+
+def test_wfdb_zero_sampling_rate_blames_the_header(tmp_path, data_dir):
+    base = _copy_record(data_dir, tmp_path)
+    hea = base.with_suffix(".hea")
+    hea.write_text(hea.read_text().replace("100 2 360 650000", "100 2 0 650000", 1))
+    with pytest.raises(DataFormatError, match=r"100\.hea: .*sampling"):
+        read_wfdb(base)
+
+
+def test_complex_npy_is_an_error(tmp_path, rng):
+    p = tmp_path / "c.npy"
+    np.save(p, rng.standard_normal((2, 50)) + 1j * rng.standard_normal((2, 50)))
+    with pytest.raises(DataFormatError, match=r"c\.npy: complex values"):
+        read_npy(p, sfreq=100.0)

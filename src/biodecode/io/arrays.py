@@ -110,6 +110,9 @@ def read_npy(
         raise DataFormatError(f"{path}: not a readable .npy file (truncated or corrupt?): {exc}") from exc
     if arr.ndim != 2:
         raise DataFormatError(f"{path}: expected a 2-D array (channels x samples), got shape {arr.shape}")
+    if np.iscomplexobj(arr):
+        raise DataFormatError(f"{path}: complex values (dtype {arr.dtype}); give real signals (e.g. np.real or "
+                              f"np.abs of the array)")
     if not np.issubdtype(arr.dtype, np.number):
         raise DataFormatError(f"{path}: expected numbers, got dtype {arr.dtype}")
     data = arr if channels_first else arr.T

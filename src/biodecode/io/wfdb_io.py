@@ -48,6 +48,12 @@ def _check_signal_files(base: Path, header) -> None:
                 f"{fpath}: truncated or header disagrees with data: header {base}.hea says {n_samp} samples "
                 f"x {len(fmts)} signals (format {fmts[0]}, {expected} bytes) but the file has {size} bytes"
             )
+        if size > expected:
+            raise DataFormatError(
+                f"{fpath}: {size - expected} bytes more than header {base}.hea implies ({n_samp} samples x "
+                f"{len(fmts)} signals, format {fmts[0]}, {expected} bytes): the header's sample count is too "
+                f"small or the file has trailing bytes"
+            )
 
 
 def _read_header_by_hand(base: Path) -> tuple[np.ndarray, float, list[str], list[str]]:
@@ -107,10 +113,24 @@ def read_annotations(base: str | Path, annotator: str = "atr", fs: float | None 
     apath = Path(f"{base}.{annotator}")
     if not apath.is_file():
         raise DataFormatError(f"{apath}: annotation file is missing (annotator {annotator!r} of record {base.name})")
+    raw = apath.read_bytes()
+    if len(raw) % 2 or raw[-2:] != b"\x00\x00":
+        raise DataFormatError(f"{apath}: truncated annotation file ({len(raw)} bytes, no end-of-file marker): "
+                              f"its annotations after the cut would be silently missing")
     try:
         ann = wfdb.rdann(str(base), annotator)
     except Exception as exc:
         raise DataFormatError(f"{apath}: could not be read as WFDB annotations: {exc}") from exc
+    from wfdb.io.annotation import ann_label_table
+
+    known = set(ann_label_table.symbol.tolist())
+    if getattr(ann, "custom_labels", None) is not None and len(ann.custom_labels):
+        known |= set(ann.custom_labels.symbol.tolist())
+    bad = [i for i, s in enumerate(ann.symbol) if not isinstance(s, str) or s not in known]
+    if bad:
+        raise DataFormatError(f"{apath}: {len(bad)} annotation(s) with an unknown code, first at sample "
+                              f"{ann.sample[bad[0]]} (symbol {ann.symbol[bad[0]]!r}); not a standard WFDB beat or "
+                              f"rhythm label")
     rate = fs or ann.fs
     if not rate:
         raise DataFormatError(f"{apath}: no sampling rate to convert annotation samples to seconds")
@@ -151,6 +171,8 @@ def read_wfdb(
         comments = []
     except Exception as exc:
         raise DataFormatError(f"{hea}: could not be read as a WFDB record: {exc}") from exc
+    if not (fs and np.isfinite(fs) and fs > 0):
+        raise DataFormatError(f"{hea}: sampling frequency is {fs!r} in the record line; it must be positive")
     data = np.asarray(signals, dtype=np.float64).T
     out_units = []
     for i, u in enumerate(units):

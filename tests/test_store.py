@@ -1,0 +1,218 @@
+"""The window store: entries per unit keyed by file content, checks on every read, killed writers,
+concurrent writers, parallel builds, and lazy window sets."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import biodecode.loading as loading
+import biodecode.store as store_module
+from biodecode.lazyarray import ConcatRows
+from biodecode.loading import load_windows
+from biodecode.store import WindowStore, _manifest_digest, _sha256_file, entry_key
+
+SYN = dict(task="left-right-imagery", dataset_kwargs={"n_channels": 8, "n_trials": 6})
+
+
+def _entries(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if not p.name.startswith("."))
+
+
+def _new_process(monkeypatch) -> None:
+    """Forget which entries this process has verified, as a new process would."""
+    monkeypatch.setattr(store_module, "_VERIFIED", set())
+
+
+def _count_builds(monkeypatch) -> list[str]:
+    built: list[str] = []
+    real = loading._build_windows
+
+    def counting(ds, unit, spec, classes):
+        built.append(unit)
+        return real(ds, unit, spec, classes)
+
+    monkeypatch.setattr(loading, "_build_windows", counting)
+    return built
+
+
+def _rewrite_manifest(entry: Path, edit) -> None:
+    """Edit a manifest and re-sign it, as a buggy writer (not a damaged disk) would."""
+    man = json.loads((entry / "manifest.json").read_text())
+    edit(man)
+    for name in ("X.npy", "y.npy", "meta.npz"):
+        man["sizes"][name] = (entry / name).stat().st_size
+        man["sha256"][name] = _sha256_file(entry / name)
+    man["digest"] = _manifest_digest(man)
+    (entry / "manifest.json").write_text(json.dumps(man))
+
+
+def test_entry_key_is_stable_and_sensitive():
+    about = {"dataset": "x", "unit": "1", "files": [["a.edf", 10, "ab"]], "preprocessing": [{"name": "car"}]}
+    assert entry_key(about) == entry_key(dict(reversed(list(about.items()))))
+    assert entry_key(about) != entry_key({**about, "unit": "2"})
+    assert entry_key(about) != entry_key({**about, "files": [["a.edf", 10, "ac"]]})  # bytes changed
+
+
+def test_added_subject_builds_only_that_subject(tmp_path, monkeypatch):
+    built = _count_builds(monkeypatch)
+    a = load_windows("synthetic-mi", [1, 2], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    assert sorted(built) == ["1", "2"] and len(_entries(tmp_path)) == 2
+    b = load_windows("synthetic-mi", [1, 2, 3], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    assert sorted(built) == ["1", "2", "3"]  # only subject 3 was built
+    assert isinstance(b.X, ConcatRows) and len(b.X.parts) == 3
+    np.testing.assert_array_equal(np.asarray(b.X)[: len(a)], np.asarray(a.X))
+    c = load_windows("synthetic-mi", [2], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    assert sorted(built) == ["1", "2", "3"] and set(c.metadata.subject) == {"2"}
+
+
+def test_parallel_build_equals_serial_and_uncached(tmp_path):
+    serial = load_windows("synthetic-mi", [1, 2, 3], cache_dir=str(tmp_path / "a"), n_jobs=1, **SYN)
+    seen = []
+    parallel = load_windows("synthetic-mi", [1, 2, 3], cache_dir=str(tmp_path / "b"), n_jobs=2,
+                            progress=lambda unit, done, total: seen.append((done, total)), **SYN)
+    plain = load_windows("synthetic-mi", [1, 2, 3], use_cache=False, **SYN)
+    for ws in (parallel, plain):
+        np.testing.assert_array_equal(np.asarray(ws.X), np.asarray(serial.X))
+        np.testing.assert_array_equal(ws.y, serial.y)
+        assert ws.metadata.equals(serial.metadata) and ws.classes == serial.classes
+    assert seen[-1] == (3, 3) and len(seen) == 3  # progress per unit
+
+
+def test_lazy_subsets_read_only_their_rows(tmp_path):
+    ws = load_windows("synthetic-mi", [1, 2, 3], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    full = np.asarray(ws.X)
+    idx = np.array([40, 3, 20, 21, 0])
+    sub = ws.subset(idx)
+    assert isinstance(sub.X, ConcatRows) and sub.X.shape == (5, *full.shape[1:])
+    np.testing.assert_array_equal(sub.X[np.arange(5)], full[idx])
+    np.testing.assert_array_equal(sub.X[1], full[3])
+    np.testing.assert_array_equal(sub.subset([4, 0]).X[:], full[[0, 40]])
+    np.testing.assert_array_equal(ws.X[5:9, :2, ::3], full[5:9, :2, ::3])
+    mask = ws.y == 1
+    np.testing.assert_array_equal(ws.subset(mask).X[:], full[mask])
+
+
+def test_flipped_bytes_in_a_stored_array_are_never_served(tmp_path, monkeypatch):
+    first = load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    expected = np.asarray(first.X).copy()
+    (entry,) = _entries(tmp_path)
+    raw = bytearray((entry / "X.npy").read_bytes())
+    raw[-1000] ^= 0xFF  # same size, one byte of data changed
+    (entry / "X.npy").write_bytes(bytes(raw))
+    store = WindowStore(tmp_path)
+    assert store.get(entry.name, verify=True) is None  # verify=True checks every read
+    assert not entry.exists()  # removed
+    # in a new process the first use is verified: damaged again, it is rebuilt, not served
+    load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    (entry / "X.npy").write_bytes(bytes(raw))
+    _new_process(monkeypatch)
+    built = _count_builds(monkeypatch)
+    again = load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    assert built == ["1"]
+    np.testing.assert_array_equal(np.asarray(again.X), expected)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m.__setitem__("classes", list(reversed(m["classes"]))),
+    lambda m: m.__setitem__("sfreq", 250.0),
+    lambda m: m["ch_names"].__setitem__(0, "Cz"),
+    lambda m: m.__setitem__("shape", [m["shape"][0] - 1, *m["shape"][1:]]),
+], ids=["classes", "sfreq", "ch_names", "shape"])
+def test_edited_manifest_is_rebuilt(tmp_path, monkeypatch, edit):
+    first = load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    (entry,) = _entries(tmp_path)
+    man = json.loads((entry / "manifest.json").read_text())
+    edit(man)
+    (entry / "manifest.json").write_text(json.dumps(man))
+    built = _count_builds(monkeypatch)
+    again = load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    assert built == ["1"]
+    assert again.classes == first.classes and again.sfreq == first.sfreq and again.ch_names == first.ch_names
+
+
+def test_labels_out_of_range_or_inconsistent_are_rejected(tmp_path, monkeypatch):
+    load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    (entry,) = _entries(tmp_path)
+    y = np.load(entry / "y.npy")
+    y[3] = 7  # no such class
+    np.save(entry / "y.npy", y)
+    _rewrite_manifest(entry, lambda m: None)
+    _new_process(monkeypatch)
+    assert WindowStore(tmp_path).get(entry.name) is None
+    # a manifest whose class list no longer matches the metadata's labels
+    load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    _rewrite_manifest(entry, lambda m: m.__setitem__("classes", list(reversed(m["classes"]))))
+    assert WindowStore(tmp_path).get(entry.name) is None
+
+
+def test_killed_writer_leaves_a_folder_that_is_cleaned_up(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, signal
+        import numpy as np
+        from biodecode.loading import load_windows
+        real = np.savez
+        def die(*a, **k):
+            real(*a, **k)
+            os.kill(os.getpid(), signal.SIGKILL)  # kill -9 in the middle of a write
+        np.savez = die
+        load_windows("synthetic-mi", [1], cache_dir={str(tmp_path)!r}, n_jobs=1, task="left-right-imagery",
+                     dataset_kwargs={{"n_channels": 8, "n_trials": 6}})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    assert len(leftovers) == 1 and not _entries(tmp_path)
+    ws = load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    assert len(ws) > 0 and not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_concurrent_writers_build_the_same_entries_safely(tmp_path):
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from biodecode.loading import load_windows
+        ws = load_windows("synthetic-mi", [1, 2], cache_dir={str(tmp_path)!r}, n_jobs=1, task="left-right-imagery",
+                          dataset_kwargs={{"n_channels": 8, "n_trials": 6}})
+        print(float(np.asarray(ws.X).sum()), len(ws))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1].decode()[-1500:] for o in outs]
+    assert len({o[0] for o in outs}) == 1
+    assert len(_entries(tmp_path)) == 2 and not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.realdata
+def test_another_data_folder_never_gets_this_folders_windows(data_dir, tmp_path):
+    good, bad = tmp_path / "good" / "mitdb", tmp_path / "bad" / "mitdb"
+    for d in (good, bad):
+        d.mkdir(parents=True)
+        for ext in ("hea", "dat", "atr"):
+            shutil.copy(data_dir / "mitdb" / f"100.{ext}", d / f"100.{ext}")
+    raw = bytearray((bad / "100.dat").read_bytes())
+    for i in range(300_000, 310_000):
+        raw[i] = 0  # a damaged copy: same name, same size, other bytes
+    (bad / "100.dat").write_bytes(bytes(raw))
+    cache = tmp_path / "cache"
+    kw = dict(cache_dir=str(cache), n_jobs=1)
+    from_bad = load_windows("mitdb", ["100"], "aami-beats", data_dir=str(tmp_path / "bad"), **kw)
+    from_good = load_windows("mitdb", ["100"], "aami-beats", data_dir=str(tmp_path / "good"), **kw)
+    truth = load_windows("mitdb", ["100"], "aami-beats", data_dir=str(tmp_path / "good"), use_cache=False)
+    np.testing.assert_array_equal(np.asarray(from_good.X), np.asarray(truth.X))
+    assert not np.array_equal(np.asarray(from_bad.X), np.asarray(truth.X))
+    assert len(_entries(cache)) == 2
+    # the same folder, its file edited in place (same size, new bytes): a new entry, not the old one
+    os.utime(good / "100.dat", ns=(0, 0))
+    (good / "100.dat").write_bytes(bytes(raw))
+    edited = load_windows("mitdb", ["100"], "aami-beats", data_dir=str(tmp_path / "good"), **kw)
+    np.testing.assert_array_equal(np.asarray(edited.X), np.asarray(from_bad.X))
