@@ -140,11 +140,14 @@ def _free_port() -> int:
 def test_ddp_two_processes_end_with_identical_weights(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(HERE.parent / "src"))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(HERE / "helpers" / "ddp_train.py"), str(tmp_path)]
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(HERE / "helpers" / "ddp_train.py"), str(tmp_path), str(tmp_path / "store")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert all(i["world_size"] == 2 for i in info)
+    # a distributed sampler: each rank was served its own half of the training windows
+    halves = [set(i["served_first_epoch"]) for i in info]
+    assert halves[0].isdisjoint(halves[1]) and halves[0] | halves[1] == set(range(24))
     a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert a.keys() == b.keys()
     for k in a:

@@ -148,7 +148,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         if msg.startswith("fold "):
             bar.update(1)
 
-    report = run_experiment(config, out, progress=progress)
+    data_bar: list = []
+
+    def data_progress(unit: str, done: int, total: int) -> None:
+        if not data_bar:
+            data_bar.append(tqdm(total=total, desc="windows", unit="recording", disable=not sys.stderr.isatty()))
+        data_bar[0].n = done
+        data_bar[0].set_postfix_str(unit, refresh=True)
+        if done == total:
+            data_bar[0].close()
+
+    report = run_experiment(config, out, progress=progress, data_progress=data_progress)
     bar.close()
     acc = report["summary"].get("accuracy", {})
     print(f"{report['title']}: accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f}"

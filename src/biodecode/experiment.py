@@ -17,6 +17,7 @@ from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, su
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
 from .training import fit, predict_proba, save_model, seed_everything
+from .lazyarray import take_rows
 from .loading import load_windows
 from .spec import WindowSpec
 from .windows import WindowSet, with_metadata_channels
@@ -59,13 +60,15 @@ def _resolved_spec(config: RunConfig, ws: WindowSet) -> WindowSpec:
 
 
 def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable[[str], None] | None = None,
-                   windows: WindowSet | None = None) -> dict[str, Any]:
+                   windows: WindowSet | None = None,
+                   data_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Train and test one model under one protocol; write the report folder; return the summary.
 
     Files written to ``out_dir``: ``config.yaml`` (resolved), ``environment.json`` (versions, seed),
     ``metrics.json`` and ``metrics.md`` (per fold and mean ± sd), ``confusion_matrix.png``,
     ``learning_curves.png``, ``folds.json`` (which groups were tested in each fold) and
-    ``model.pt`` (the fold model with the lowest validation loss).
+    ``model.pt`` (the fold model with the lowest validation loss). ``progress(message)`` gets a line
+    per fold; ``data_progress(unit, done, total)`` is called as each recording unit's windows are ready.
     """
     config = copy.deepcopy(config)  # resolved below; the caller's config is left as it was given
     config.validate()
@@ -79,7 +82,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: log.info(msg))
-    ws = windows if windows is not None else load_run_windows(config)
+    ws = windows if windows is not None else load_run_windows(config, progress=data_progress)
     if config.data.preprocessing is None:
         config.data.preprocessing = ws.info.get("preprocessing", [])
     write_text_atomic(out / "config.yaml", config.to_yaml())
@@ -95,9 +98,10 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
         seed_everything(config.seed + k)  # weight initialisation, shuffling and augmentation of this fold
         model = create_model(config.model.name, ws.n_channels, ws.n_times, n_classes, sfreq=ws.sfreq,
                              **config.model.kwargs)
-        res = fit(model, ws.X[fold.train], ws.y[fold.train], ws.X[fold.val], ws.y[fold.val], config.train,
-                  n_classes=n_classes)
-        proba = predict_proba(res.model, ws.X[fold.test])
+        # lazy row views: batches are read from the store as they are drawn, nothing is copied up front
+        res = fit(model, take_rows(ws.X, fold.train), ws.y[fold.train], take_rows(ws.X, fold.val), ws.y[fold.val],
+                  config.train, n_classes=n_classes)
+        proba = predict_proba(res.model, take_rows(ws.X, fold.test))
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
         test_groups = sorted(set(ws.groups(fold.leakage_key)[fold.test].tolist()))
         results.append({"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),

@@ -57,11 +57,16 @@ class ConcatRows:
         if len(rows) == 0:
             return out
         which = np.searchsorted(self._offsets, rows, side="right") - 1
+        local = rows - self._offsets[which]
+        if len(rows) <= 4096:  # a batch: one copy per row straight from the map into the output
+            parts = self.parts
+            for i, (p, r) in enumerate(zip(which.tolist(), local.tolist())):
+                out[i] = parts[p][r]
+            return out
         for part in np.unique(which):
             sel = np.flatnonzero(which == part)
-            local = rows[sel] - self._offsets[part]
-            order = np.argsort(local, kind="stable")  # ascending reads are fastest on a memory map
-            out[sel[order]] = self.parts[part][local[order]]
+            order = np.argsort(local[sel], kind="stable")  # ascending reads are fastest on a memory map
+            out[sel[order]] = self.parts[part][local[sel][order]]
         return out
 
     def __getitem__(self, key) -> np.ndarray:

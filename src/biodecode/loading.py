@@ -46,11 +46,10 @@ def _build_windows(ds: Dataset, unit: str, spec: WindowSpec, classes: Sequence[s
 
 
 def _build_entry(ds: Dataset, unit: str, spec: WindowSpec, classes: Sequence[str] | None, root: str, key: str,
-                 about: dict[str, Any]) -> tuple[str, str, int]:
-    """Worker: build one unit's windows and write them to the store; returns (unit, key, n windows)."""
+                 about: dict[str, Any]) -> tuple[str, str, str]:
+    """Worker: build one unit's windows and write them to the store; returns (unit, key, manifest digest)."""
     ws = _build_windows(ds, unit, spec, classes)
-    WindowStore(root).put(key, ws, about)
-    return unit, key, len(ws)
+    return unit, key, WindowStore(root).put(key, ws, about)
 
 
 def _union(parts: list[tuple[str, WindowSet]], classes: Sequence[str] | None, dataset: str) -> tuple[WindowSet, list]:
@@ -186,9 +185,15 @@ def load_windows(
         else:
             from joblib import Parallel, delayed
 
-            results = Parallel(n_jobs=min(n_jobs, len(missing)), return_as="generator_unordered")(
-                delayed(_build_entry)(*j) for j in jobs)
-        for unit, key, _ in results:
+            workers = min(n_jobs, len(missing))
+            try:  # results as each unit finishes, where the joblib backend can (loky, the default)
+                pool = Parallel(n_jobs=workers, return_as="generator_unordered")
+            except ValueError:  # a backend chosen by the user with joblib.parallel_config
+                pool = Parallel(n_jobs=workers)
+            results = pool(delayed(_build_entry)(*j) for j in jobs)
+        for unit, key, digest in results:
+            if digest:
+                store.mark_verified(key, digest)
             got = store.get(key)
             if got is None:
                 raise DataFormatError(f"{ds.name}: unit {unit}: the store entry just written under {store.path(key)} "

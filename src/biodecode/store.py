@@ -231,8 +231,14 @@ class WindowStore:
         return WindowSet(X, y, meta, list(man["classes"]), float(man["sfreq"]), list(man["ch_names"]), dict(man["info"]))
 
     # --- write -------------------------------------------------------------------------------
-    def put(self, key: str, ws: WindowSet, about: dict[str, Any]) -> None:
-        """Write ``ws`` under ``key`` atomically; ``about`` (what made it) goes into the manifest."""
+    def mark_verified(self, key: str, digest: str) -> None:
+        """Record that the entry ``key`` with manifest ``digest`` was just written and checksummed by
+        a worker of this process, so its first read here need not hash it again."""
+        _VERIFIED.add((str(self.path(key)), digest))
+
+    def put(self, key: str, ws: WindowSet, about: dict[str, Any]) -> str:
+        """Write ``ws`` under ``key`` atomically; ``about`` (what made it) goes into the manifest.
+        Returns the manifest's digest."""
         entry = self.path(key)
         self.root.mkdir(parents=True, exist_ok=True)
         tag = "~".join([key, socket.gethostname(), str(os.getpid())])
@@ -256,8 +262,9 @@ class WindowStore:
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
             if (entry / "manifest.json").is_file():  # another writer put the same entry first
-                return
+                return ""
             raise
+        return manifest["digest"]
 
 
 def man_label(entry: Path) -> str:

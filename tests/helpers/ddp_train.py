@@ -1,5 +1,6 @@
 """Run under torchrun: trains EEGNet with DistributedDataParallel (gloo, CPU) through biodecode's
-fit() and saves each rank's final weights, so a test can check that the ranks agree."""
+fit() on windows read lazily from the window store, and saves each rank's final weights and the
+training rows it was served, so a test can check that the ranks agree and split the data."""
 
 import json
 import os
@@ -8,25 +9,39 @@ import sys
 import numpy as np
 import torch
 
-from biodecode.datasets.synthetic import generate_mi_run
+import biodecode.training.data as data_module
+from biodecode.lazyarray import ConcatRows
+from biodecode.loading import load_windows
 from biodecode.models import create_model
 from biodecode.training import TrainConfig, fit, seed_everything
-from biodecode.windows import make_event_windows
+
+SERVED: list[int] = []
 
 
-def main(out: str) -> None:
-    recs = [generate_mi_run(s, 4, n_trials=16, seed=1, channels=("C3", "Cz", "C4", "FC3", "FC4", "CP3")) for s in (1, 2)]
-    ws = make_event_windows(recs, 0.0, 2.0)
-    X = np.asarray(ws.X) * 1e6
+def _recording(getitems):
+    def wrapper(self, idx):
+        if len(self) == 24:  # the training set
+            SERVED.extend(int(i) for i in idx)
+        return getitems(self, idx)
+    return wrapper
+
+
+def main(out: str, store: str) -> None:
+    data_module.WindowDataset.__getitems__ = _recording(data_module.WindowDataset.__getitems__)
+    ws = load_windows("synthetic-mi", [1, 2], "left-right-imagery", tmin=0.0, tmax=2.0, cache_dir=store, n_jobs=1,
+                      dataset_kwargs={"n_channels": 6, "n_trials": 8, "seed": 1})
+    train, val = ws.subset(np.arange(24)), ws.subset(np.arange(24, 36))
+    assert isinstance(train.X, ConcatRows)  # lazy: rows are read per batch, not copied up front
     seed_everything(0)
     model = create_model("eegnet", ws.n_channels, ws.n_times, 2, sfreq=ws.sfreq)
     cfg = TrainConfig(max_epochs=3, batch_size=8, accelerator="cpu", seed=0)
-    res = fit(model, X[:24], ws.y[:24], X[24:], ws.y[24:], cfg)
+    res = fit(model, train.X, train.y, val.X, val.y, cfg)
     rank = int(os.environ.get("RANK", 0))
     torch.save({k: v.cpu() for k, v in res.model.state_dict().items()}, os.path.join(out, f"rank{rank}.pt"))
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
-        json.dump({"world_size": res.world_size, "epochs": len(res.history), "best_epoch": res.best_epoch}, f)
+        json.dump({"world_size": res.world_size, "epochs": len(res.history), "best_epoch": res.best_epoch,
+                   "served_first_epoch": SERVED[:12]}, f)  # 24 windows / 2 ranks in the first epoch
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..lazyarray import ConcatRows
+
 
 class WindowDataset(Dataset):
     """``X (n, C, T)`` float32 and ``y (n,)`` int64; ``__getitems__`` serves whole batches."""
@@ -23,6 +25,8 @@ class WindowDataset(Dataset):
 
     def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         order = np.asarray(idx)
+        if isinstance(self.X, ConcatRows):  # the store's lazy windows gather a batch in one pass
+            return torch.from_numpy(self.X[order]), torch.from_numpy(self.y[order])
         sort = np.argsort(order)  # sorted reads are faster on a memory map
         xs = np.empty((len(order),) + self.X.shape[1:], dtype=np.float32)
         xs[sort] = self.X[order[sort]]
