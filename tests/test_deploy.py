@@ -38,7 +38,10 @@ def test_fast_eegnet_is_exact_and_about_20x_cheaper():
     first_block_before = 8 * 80 * 64 * 480 + 16 * 64 * 480
     first_block_after = 16 * 64 * 480 + 16 * 80 * 480
     assert first_block_before / first_block_after > 17
-    assert count_macs(net, 64, 480) / count_macs(fast, 64, 480) > 15
+    paper_order = create_model("eegnet", 64, 480, 4, sfreq=160.0, spatial_first=False)
+    assert count_macs(paper_order, 64, 480) / count_macs(fast, 64, 480) > 15
+    # EEGNet itself now runs its first block spatial-first: as cheap as the deployed form
+    assert count_macs(net, 64, 480) <= 1.05 * count_macs(fast, 64, 480)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -74,7 +77,7 @@ def test_export_run_parity_int8_and_card(run_dir, capsys):
     card = json.loads((ex / "model_card.json").read_text())
     assert card["parameters"] > 0 and card["weight_bytes_int8"] * 4 == card["weight_bytes_float32"]
     assert card["peak_activation_bytes_float32"] == 4 * card["peak_activation_bytes_int8"]
-    assert card["macs_per_window_optimised"] < card["macs_per_window"]
+    assert card["macs_per_window_optimised"] <= card["macs_per_window"]
     # the ONNX file carries what a deployment needs, and a dynamic batch
     onnx_pred = load_predictor(ex / "model.onnx")
     assert onnx_pred.meta["classes"] == ["left_hand", "right_hand"] and len(onnx_pred.meta["ch_names"]) == 8

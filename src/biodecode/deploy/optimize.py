@@ -35,6 +35,8 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
             return isinstance(mod, (nn.modules.conv._ConvNd, CombinedConv)) or super().is_leaf_module(mod, qualname)
 
     m = copy.deepcopy(model).eval()
+    if getattr(m, "spatial_first", False):  # fold the paper-order graph: its BatchNorms follow convs
+        m.spatial_first = False
     gm = fx.GraphModule(m, _Tracer().trace(m))
     modules = dict(gm.named_modules())
     for node in list(gm.graph.nodes):

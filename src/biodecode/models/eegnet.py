@@ -17,6 +17,13 @@ defaults (momentum 0.99 there = 0.01 here, epsilon 1e-3). The classifier's input
 from ``n_times`` (``F2 * (T // 4 // 8)``), so any length >= 32 and any channel count works.
 Deviation: none in architecture; ``dropout`` defaults to 0.5 (the paper's within-subject value;
 it uses 0.25 cross-subject).
+
+Speed: with ``spatial_first=True`` (the default) the first block runs spatial projection first and
+one temporal filter per output map, with BatchNorm's batch statistics of the standard order
+computed exactly from the input's moments (:mod:`biodecode.models.first_block`): the same outputs,
+running statistics and gradients within float32 rounding, ~20x fewer operations at 64 electrodes.
+``spatial_first=False`` runs the layers in the paper's order (for comparison); parameters and
+``state_dict`` are the same either way.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .first_block import spatial_first_block
 from .base import BiosignalModel, MaxNormConv2d, MaxNormLinear, ModelInfo, require_length, same_pad_conv
 
 
@@ -50,6 +58,7 @@ class EEGNet(BiosignalModel):
         pool1: int = 4,
         pool2: int = 8,
         dropout: float = 0.5,
+        spatial_first: bool = True,
     ):
         super().__init__(n_channels, n_times, n_classes, sfreq)
         F2 = F2 if F2 is not None else F1 * D
@@ -58,6 +67,7 @@ class EEGNet(BiosignalModel):
         if kernel_length < 1:
             raise ConfigError(f"EEGNet: kernel_length must be >= 1, got {kernel_length}")
         self.F1, self.D, self.F2, self.kernel_length = F1, D, F2, kernel_length
+        self.spatial_first = spatial_first
         t1 = require_length("EEGNet", f"the first average pooling ({pool1})", n_times // pool1)
         t2 = require_length("EEGNet", f"the second average pooling ({pool2}); n_times must be >= {pool1 * pool2}",
                             t1 // pool2)
@@ -79,9 +89,11 @@ class EEGNet(BiosignalModel):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T)`` -> ``(B, F2 * (T // 32))`` flattened features before the classifier."""
-        x = x.unsqueeze(1)
-        x = self.bn1(self.temporal(x))
-        x = self.drop1(self.pool1(self.act(self.bn2(self.spatial(x)))))
+        if self.spatial_first:  # the same function, ~20x fewer operations in the first block
+            x = spatial_first_block(x, self.temporal[1], self.temporal[0].padding[0], self.bn1, self.spatial)
+        else:
+            x = self.spatial(self.bn1(self.temporal(x.unsqueeze(1))))
+        x = self.drop1(self.pool1(self.act(self.bn2(x))))
         x = self.bn3(self.separable_pointwise(self.separable_depthwise(x)))
         x = self.drop2(self.pool2(self.act(x)))
         return x.flatten(1)
