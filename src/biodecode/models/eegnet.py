@@ -22,7 +22,8 @@ Speed: with ``spatial_first=True`` (the default) the first block runs spatial pr
 one temporal filter per output map, with BatchNorm's batch statistics of the standard order
 computed exactly from the input's moments (:mod:`biodecode.models.first_block`): the same outputs,
 running statistics and gradients within float32 rounding, ~20x fewer operations at 64 electrodes.
-``spatial_first=False`` runs the layers in the paper's order (for comparison); parameters and
+It is used where it pays (more electrodes than the depth multiplier D). ``spatial_first=False``
+runs the layers in the paper's order (for comparison); parameters and
 ``state_dict`` are the same either way.
 """
 
@@ -89,7 +90,7 @@ class EEGNet(BiosignalModel):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T)`` -> ``(B, F2 * (T // 32))`` flattened features before the classifier."""
-        if self.spatial_first:  # the same function, ~20x fewer operations in the first block
+        if self.spatial_first and self.n_channels > self.D:  # same function, ~C/D times fewer operations
             x = spatial_first_block(x, self.temporal[1], self.temporal[0].padding[0], self.bn1, self.spatial)
         else:
             x = self.spatial(self.bn1(self.temporal(x.unsqueeze(1))))
