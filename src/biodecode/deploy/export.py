@@ -14,6 +14,7 @@ from torch import nn
 
 from ..atomic import atomic_path
 from ..errors import BiodecodeError
+from .predictor import load_predictor
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "x", "logits"
@@ -55,21 +56,9 @@ def export_torchscript(model: nn.Module, path: str | os.PathLike, n_channels: in
     return Path(path)
 
 
-def onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    for prop in proto.metadata_props:
-        if prop.key == "biodecode":
-            return json.loads(prop.value)
-    return {}
-
-
 def parity(reference: nn.Module, exported: str | os.PathLike, X: np.ndarray, atol: float = 1e-4) -> dict[str, float]:
     """Run PyTorch and the exported file on the same windows; raise ParityError if the largest
     absolute logit difference exceeds ``atol``. Returns ``{"max_abs_diff", "n_windows", "atol"}``."""
-    from .predictor import load_predictor
-
     X = np.ascontiguousarray(X, dtype=np.float32)
     with torch.no_grad():
         ref = reference.eval()(torch.from_numpy(X)).numpy()

@@ -39,11 +39,20 @@ class TorchPredictor(Predictor):
         return self.model(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).numpy()
 
 
+def onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``biodecode`` metadata an export stored in an ONNX file's ``metadata_props`` ({} if none)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    for prop in proto.metadata_props:
+        if prop.key == "biodecode":
+            return json.loads(prop.value)
+    return {}
+
+
 class OnnxPredictor(Predictor):
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
         import onnxruntime as ort
-
-        from .export import onnx_metadata
 
         opts = ort.SessionOptions()
         if threads:
