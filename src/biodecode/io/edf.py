@@ -44,6 +44,15 @@ class EdfHeader:
     def annotation_signals(self) -> list[int]:
         return [i for i, lab in enumerate(self.labels) if lab in ("EDF Annotations", "BDF Annotations")]
 
+    def data_signals(self) -> list[int]:
+        """Indices of the signals that are not annotation channels."""
+        ann = set(self.annotation_signals())
+        return [i for i in range(self.n_signals) if i not in ann]
+
+    def record_offsets(self) -> np.ndarray:
+        """Sample offset of each signal inside a data record, plus the record length at the end."""
+        return np.concatenate([[0], np.cumsum(self.samples)])
+
     def as_dict(self) -> dict[str, int | float]:
         return {"n_signals": self.n_signals, "n_records": self.n_records, "record_duration": self.record_duration,
                 "header_bytes": self.header_bytes, "samples_per_record": self.samples_per_record}
@@ -108,13 +117,11 @@ def read_edf_header(path: str | Path) -> EdfHeader:
     if (samples <= 0).any():
         i = int(np.flatnonzero(samples <= 0)[0])
         raise DataFormatError(f"{path}: signal {i} ({labels[i]!r}) has {samples[i]} samples per data record")
-    annotations = set(hdr.annotation_signals())
-    if not duration > 0 and len(annotations) < ns:
+    data_idx = hdr.data_signals()
+    if not duration > 0 and data_idx:
         raise DataFormatError(f"{path}: header field 'duration of a data record' is {duration}: no sampling rate "
                               f"can be derived")
-    for i in range(ns):
-        if i in annotations:
-            continue
+    for i in data_idx:
         if phys_min[i] == phys_max[i]:
             raise DataFormatError(f"{path}: signal {i} ({labels[i]!r}) has equal physical minimum and maximum "
                                   f"({phys_min[i]:g}): its values cannot be scaled")
@@ -192,7 +199,7 @@ def _meas_date(hdr: EdfHeader) -> str | None:
 
 def _fast_path_ok(path: Path, hdr: EdfHeader, ch_types: dict[str, str] | None) -> bool:
     """Whether the NumPy reader reads this file exactly as MNE would (else MNE reads it)."""
-    data = [i for i in range(hdr.n_signals) if i not in hdr.annotation_signals()]
+    data = hdr.data_signals()
     labels = [hdr.labels[i] for i in data]
     return (path.suffix.lower() == ".edf" and hdr.reserved != "EDF+D" and bool(data)
             and len({int(hdr.samples[i]) for i in data}) == 1 and len(set(labels)) == len(labels)
@@ -208,8 +215,8 @@ def edf_physical(path: str | Path, hdr: EdfHeader | None = None) -> tuple[np.nda
     hdr = hdr or read_edf_header(path)
     rec = np.memmap(path, dtype="<i2", mode="r", offset=hdr.header_bytes,
                     shape=(hdr.n_records, hdr.samples_per_record))
-    starts = np.concatenate([[0], np.cumsum(hdr.samples)])
-    data_idx = [i for i in range(hdr.n_signals) if i not in hdr.annotation_signals()]
+    starts = hdr.record_offsets()
+    data_idx = hdr.data_signals()
     n = int(hdr.samples[data_idx[0]])
     out = np.empty((len(data_idx), hdr.n_records * n), dtype=np.float64)
     for row, i in enumerate(data_idx):
@@ -225,14 +232,13 @@ def edf_physical(path: str | Path, hdr: EdfHeader | None = None) -> tuple[np.nda
 def _read_edf_numpy(path: Path, hdr: EdfHeader, allow_nan: bool) -> Recording:
     """Read a continuous EDF/EDF+ file with one rate for all data signals through a memory map."""
     out, names, rec = edf_physical(path, hdr)
-    starts = np.concatenate([[0], np.cumsum(hdr.samples)])
-    ann_idx = hdr.annotation_signals()
+    starts = hdr.record_offsets()
     n = out.shape[1] // hdr.n_records
     data = out.astype(np.float32)
     if not allow_nan:
         check_finite(data, names, path)
     onsets, durations, texts, first = [], [], [], None
-    for i in ann_idx:
+    for i in hdr.annotation_signals():
         raw = np.asarray(rec[:, starts[i]: starts[i + 1]]).view(np.uint8)
         for r in range(hdr.n_records):
             o, d, t, start = _parse_tals(raw[r].tobytes(), path)
@@ -243,7 +249,6 @@ def _read_edf_numpy(path: Path, hdr: EdfHeader, allow_nan: bool) -> Recording:
             texts += t
     first = first or 0.0
     events = Events.from_lists(np.asarray(onsets, dtype=np.float64) - first, durations, texts)
-    del rec
     return Recording(
         data=data, sfreq=n / hdr.record_duration, ch_names=names, ch_types=["eeg"] * len(names),
         units=[UNITS["eeg"]] * len(names), events=events, source=str(path),
