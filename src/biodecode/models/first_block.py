@@ -80,10 +80,8 @@ def temporal_conv_moments(x: torch.Tensor, K: int, left: int) -> tuple[torch.Ten
     mu64 = mu.to(torch.float64)
     k = torch.arange(K, device=dev)
     d = k - left  # tap k reads sample t + d
-    ones = torch.ones(T + 1, dtype=torch.float64, device=dev)
-    cnt = F.pad(torch.cumsum(ones[:T], 0), (1, 0))  # cumulative count of valid samples
     # mean: sum of x over s in [d, T + d) ∩ [0, T) for each tap
-    g = xs.to(torch.float64).sum(0)
+    g = xs.sum(0, dtype=torch.float64)
     m = _window_sums(F.pad(torch.cumsum(g, 0), (1, 0)), d, T + d) / N
     # second moments of the centred series: autocorrelation by lag (one FFT for all) ...
     nfft = _fft_size(T + K - 1)
@@ -91,7 +89,8 @@ def temporal_conv_moments(x: torch.Tensor, K: int, left: int) -> tuple[torch.Ten
     acf = torch.fft.irfft((spec.real.square() + spec.imag.square()).sum(0), n=nfft)[:K].to(torch.float64)
     # ... minus the products the padding cuts off at the start (s < d) and, mirrored, at the end
     head = F.pad(torch.cumsum(_edge_products(xc, K).to(torch.float64), 0), (0, 0, 1, 0))  # sums over s < n
-    tail = F.pad(torch.cumsum(_edge_products(xc.flip(1), K).to(torch.float64), 0), (0, 0, 1, 0))
+    end = xc[:, max(0, T - 2 * K):].flip(1)  # only the last 2K samples are read: flip just those
+    tail = F.pad(torch.cumsum(_edge_products(end, K).to(torch.float64), 0), (0, 0, 1, 0))
     kk = torch.minimum(k[:, None], k[None, :])
     ll = torch.maximum(k[:, None], k[None, :])
     tau = ll - kk
@@ -107,7 +106,7 @@ def temporal_conv_moments(x: torch.Tensor, K: int, left: int) -> tuple[torch.Ten
     t_lo = torch.maximum(torch.maximum(-dk, -dl), torch.zeros_like(dk - dl))  # first t where both are valid
     t_hi = torch.minimum(torch.minimum(T - dk, T - dl), torch.full_like(dk - dl, T))
     cross = _window_sums(cgc, t_lo + dk, t_hi + dk) + _window_sums(cgc, t_lo + dl, t_hi + dl)
-    both = _window_sums(cnt, t_lo, t_hi)
+    both = (t_hi.clamp(0, T) - t_lo.clamp(0, T)).clamp_min(0).to(torch.float64)
     R = (R + cross + mu64.square().sum() * both) / N
     return m, R
 
