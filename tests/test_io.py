@@ -118,11 +118,16 @@ def test_edf_header_lies_about_length(tmp_path, edf_path):
         read_edf(p)
 
 
-def test_edf_header_garbage_field(tmp_path, edf_path):
+def _patched_edf(edf_path, dest, start: int, text: bytes):
+    """A copy of ``edf_path`` at ``dest`` with the header bytes from ``start`` replaced by ``text``."""
     raw = bytearray(edf_path.read_bytes())
-    raw[236:244] = b"abcdefgh"
-    p = tmp_path / "garbage.edf"
-    p.write_bytes(bytes(raw))
+    raw[start:start + len(text)] = text
+    dest.write_bytes(bytes(raw))
+    return dest
+
+
+def test_edf_header_garbage_field(tmp_path, edf_path):
+    p = _patched_edf(edf_path, tmp_path / "garbage.edf", 236, b"abcdefgh")
     with pytest.raises(DataFormatError, match=r"garbage\.edf: header field 'number of data records' is not a number"):
         read(p)
 
@@ -247,22 +252,16 @@ def test_edf_equal_min_max_is_an_error(tmp_path, edf_path, field, value, message
 
 
 def test_edf_record_duration_zero_is_an_error(tmp_path, edf_path):
-    raw = bytearray(edf_path.read_bytes())
-    raw[244:252] = b"0       "
-    p = tmp_path / "zero.edf"
-    p.write_bytes(bytes(raw))
+    p = _patched_edf(edf_path, tmp_path / "zero.edf", 244, b"0       ")
     with pytest.raises(DataFormatError, match=r"zero\.edf: header field 'duration of a data record' is 0"):
         read(p)
 
 
 def test_edf_unknown_record_count_hiding_a_cut(tmp_path, edf_path):
-    raw = bytearray(edf_path.read_bytes())
-    raw[236:244] = b"-1      "
-    whole = tmp_path / "whole.edf"
-    whole.write_bytes(bytes(raw))
+    whole = _patched_edf(edf_path, tmp_path / "whole.edf", 236, b"-1      ")
     assert read(whole).n_samples == read(edf_path).n_samples  # -1 with whole records: derived from the size
     cut = tmp_path / "cut.edf"
-    cut.write_bytes(bytes(raw[:-1000]))
+    cut.write_bytes(whole.read_bytes()[:-1000])
     with pytest.raises(DataFormatError, match=r"cut\.edf: header says -1 data records .* the file is cut"):
         read(cut)
 

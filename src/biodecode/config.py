@@ -6,7 +6,7 @@ that/config.yaml`` runs the same thing again.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,7 @@ class DataConfig:
 
     def window_spec(self) -> WindowSpec:
         """The window parameters of this config as the one :class:`WindowSpec`."""
-        return WindowSpec(self.dataset, self.task, self.tmin, self.tmax, self.window_s, self.stride_s,
-                          self.preprocessing, dict(self.dataset_kwargs))
+        return WindowSpec(**{f.name: getattr(self, f.name) for f in fields(WindowSpec)})
 
 
 @dataclass

@@ -22,7 +22,7 @@ class ConcatRows:
     """
 
     def __init__(self, parts: Sequence[np.ndarray], index: np.ndarray | None = None):
-        parts = [p for p in parts]
+        parts = list(parts)
         if not parts:
             raise ValueError("ConcatRows: no parts")
         tail, dtype = parts[0].shape[1:], parts[0].dtype

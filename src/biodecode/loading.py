@@ -52,7 +52,7 @@ def _build_entry(ds: Dataset, unit: str, spec: WindowSpec, classes: Sequence[str
     return unit, key, WindowStore(root).put(key, ws, about)
 
 
-def _union(parts: list[tuple[str, WindowSet]], classes: Sequence[str] | None, dataset: str) -> tuple[WindowSet, list]:
+def _union(parts: list[tuple[str, WindowSet]], classes: Sequence[str] | None, dataset: str) -> WindowSet:
     """Join per-unit window sets (checked compatible) into one lazy WindowSet."""
     ref_unit, ref = parts[0]
     for unit, ws in parts[1:]:
@@ -90,7 +90,7 @@ def _union(parts: list[tuple[str, WindowSet]], classes: Sequence[str] | None, da
                 info[k] = bool(info.get(k, False) or v)
             else:
                 info.setdefault(k, v)
-    return WindowSet(X, np.concatenate(ys), meta, names, ref.sfreq, list(ref.ch_names), info), names
+    return WindowSet(X, np.concatenate(ys), meta, names, ref.sfreq, list(ref.ch_names), info)
 
 
 def resolve_spec(spec: WindowSpec, data_dir: str | None = None) -> tuple[Dataset, WindowSpec]:
@@ -154,7 +154,7 @@ def load_windows(
             parts.append((unit, _build_windows(ds, unit, spec, classes)))
             if progress:
                 progress(unit, i + 1, len(units))
-        ws, _ = _union(parts, classes, ds.name)
+        ws = _union(parts, classes, ds.name)
         return _finish(ws, spec, len(units))
 
     store = WindowStore(cache_dir, verify=verify)
@@ -202,7 +202,7 @@ def load_windows(
             done += 1
             if progress:
                 progress(unit, done, len(units))
-    ws, _ = _union([(u, found[u]) for u, _ in units], classes, ds.name)
+    ws = _union([(u, found[u]) for u, _ in units], classes, ds.name)
     return _finish(ws, spec, len(units))
 
 
