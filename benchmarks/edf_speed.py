@@ -53,7 +53,7 @@ READERS: dict[str, Callable[[Path], np.ndarray]] = {"mne": _mne, "pyedflib": _py
                                                      "biodecode (numpy memmap)": _ours}
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+def main(argv: list[str] | None = None, out=print) -> dict[str, dict[str, float]]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=os.environ.get("BIODECODE_DATA_DIR", "../shared/data"))
     ap.add_argument("--repeats", type=int, default=3)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         try:
             reader(files[0])
         except ImportError:
-            print(f"{name}: not installed, skipped")
+            out(f"{name}: not installed, skipped")
             continue
         times, worst = [], 0.0
         for f in files:
@@ -80,10 +80,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
             worst = max(worst, float(np.max(np.abs(got - ref)) / np.max(np.abs(ref))))
         results[name] = {"median_ms": statistics.median(times) * 1e3, "max_rel_diff": worst}
     base = results["mne"]["median_ms"]
-    print(f"{len(files)} EDF files under {args.data_dir}; best of {args.repeats} per file, median over files")
-    print(f"{'reader':28s} {'ms/file':>9s} {'vs MNE':>8s} {'max rel diff vs MNE':>20s}")
+    out(f"{len(files)} EDF files under {args.data_dir}; best of {args.repeats} per file, median over files")
+    out(f"{'reader':28s} {'ms/file':>9s} {'vs MNE':>8s} {'max rel diff vs MNE':>20s}")
     for name, r in results.items():
-        print(f"{name:28s} {r['median_ms']:9.2f} {base / r['median_ms']:7.2f}x {r['max_rel_diff']:20.2e}")
+        out(f"{name:28s} {r['median_ms']:9.2f} {base / r['median_ms']:7.2f}x {r['max_rel_diff']:20.2e}")
     return results
 
 

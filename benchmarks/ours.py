@@ -16,8 +16,8 @@ warnings.filterwarnings("ignore")
 def make_model(name: str, C: int, T: int, K: int):
     from biodecode.models import create_model
 
-    if name == "eegnet":
-        return create_model("eegnet", C, T, K, kernel_length=64, dropout=0.5)
+    if name in ("eegnet", "eegnet-paper"):  # "eegnet-paper": the paper's layer order, for comparison
+        return create_model("eegnet", C, T, K, kernel_length=64, dropout=0.5, spatial_first=name == "eegnet")
     return create_model(name, C, T, K)
 
 
@@ -82,6 +82,21 @@ def accuracy(data: str, epochs: int, batch: int, lr: float, seed: int, **_):
     return {"fold_accuracy": fold_accuracies(data, fit_predict)}
 
 
+def profile_step(model: str, C: int, T: int, K: int, batch: int, steps: int, top: int = 6, **_):
+    """Where one training step's time goes: the ``top`` operators by self CPU time, as shares."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    net = make_model(model, C, T, K).to(memory_format=torch.channels_last)
+    train_step_rate(net, C, T, K, batch, 2, after_step=net.apply_constraints)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train_step_rate(net, C, T, K, batch, steps, after_step=net.apply_constraints)
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1
+    return {"ms_per_step": total / 1e3 / steps,
+            "top": [(e.key, e.self_cpu_time_total / total) for e in events[:top]]}
+
+
 def versions(**_):
     import biodecode
     import mne
@@ -90,4 +105,4 @@ def versions(**_):
 
 
 OPS = {"train_throughput": train_throughput, "latency": latency, "data_pipeline": data_pipeline,
-       "accuracy": accuracy, "versions": versions}
+       "accuracy": accuracy, "versions": versions, "profile_step": profile_step}

@@ -23,7 +23,7 @@ warnings.filterwarnings("ignore")
 def make_model(name: str, C: int, T: int, K: int):
     from braindecode.models import EEGNet, ShallowFBCSPNet
 
-    if name == "eegnet":
+    if name in ("eegnet", "eegnet-paper"):  # braindecode has one EEGNet (the paper's order)
         return EEGNet(n_chans=C, n_outputs=K, n_times=T, kernel_length=64, drop_prob=0.5, final_layer_with_constraint=True)
     if name == "shallow":
         return ShallowFBCSPNet(n_chans=C, n_outputs=K, n_times=T, final_conv_length="auto")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ours
+from . import data_scale, edf_speed, ours
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -117,12 +117,18 @@ def main(argv: list[str] | None = None) -> str:
 
     say("## Training throughput (windows/s; forward, backward, AdamW step; batch 64)\n")
     say("| model | input | biodecode | braindecode | ratio (ours / peer) |\n|---|---|---|---|---|")
-    for model in ("eegnet", "shallow"):
+    names = {"eegnet": "eegnet (spatial-first, default)", "eegnet-paper": "eegnet (paper order)", "shallow": "shallow"}
+    for model in ("eegnet", "eegnet-paper", "shallow"):
         for C, T in ((64, 480), (22, 1000)):
             a, b = alternate(peer, args.repeats, args.threads, op="train_throughput", model=model, C=C, T=T, K=4,
                              batch=64, steps=steps)
             ma, mb = med(a, "windows_per_s"), (med(b, "windows_per_s") if b else (0, 0, 0))
-            say(f"| {model} | {C} x {T} | {fmt(ma)} | {fmt(mb) if b else '-'} | {ratio(ma[0], mb[0])} |")
+            say(f"| {names[model]} | {C} x {T} | {fmt(ma)} | {fmt(mb) if b else '-'} | {ratio(ma[0], mb[0])} |")
+    say("\nWhere biodecode's EEGNet training step goes (torch.profiler, self CPU time, batch 64):\n")
+    say("| input | ms per step | largest operators (share of the step) |\n|---|---|---|")
+    for C, T in ((64, 480), (22, 1000)):
+        p = ours_call(args.threads, op="profile_step", model="eegnet", C=C, T=T, K=4, batch=64, steps=steps)
+        say(f"| {C} x {T} | {p['ms_per_step']:.1f} | " + ", ".join(f"{k} {s:.0%}" for k, s in p["top"]) + " |")
 
     say("\n## Single-window inference latency (ms, batch 1)\n")
     say("biodecode: its deployed path (exported optimised graph in ONNX Runtime); braindecode: its model in eager "
@@ -187,20 +193,33 @@ def main(argv: list[str] | None = None) -> str:
     say("| Kanoga et al. 2020 | long-term Myo sEMG, 22 motions | intra-day vs inter-day | accuracy falls sharply "
         "across days | runnable with `--protocol cross-session` on days 1-4 |")
     say("\n## Reading the numbers\n")
-    say("- Training: EEGNet runs the same PyTorch operations in both libraries (its BatchNorm between the temporal "
-        "and spatial convolutions rules out merging them while training); biodecode's trainer stores conv weights "
-        "channels-last, which oneDNN runs 10-20% faster on CPU (this benchmark does the same). ShallowConvNet is "
-        "faster in biodecode because its split first layer runs as one combined convolution. Differences of a few "
-        "percent are run-to-run noise.")
+    say("- Training: biodecode's EEGNet runs its first block spatial-first (projection to F1*D maps, then one "
+        "temporal filter per map) with BatchNorm's batch statistics of the paper's order computed exactly from the "
+        "input's moments (biodecode.models.first_block); the 'paper order' row is the same model with "
+        "spatial_first=False, which runs the same operations as braindecode's. Both store conv weights "
+        "channels-last, as biodecode's trainer does. ShallowConvNet is faster in biodecode because its split first "
+        "layer runs as one combined convolution. braindecode runs in its own environment with torch "
+        f"{vp.get('torch', '?')}, biodecode with torch {vo['torch']}: the paper-order row separates the library's gain "
+        "from the build's. Differences of a few percent are run-to-run noise.")
     say("- Inference: biodecode's figure is its deployment path (ONNX Runtime on the exported graph, with batch "
         "norms folded and, for EEGNet, the spatial projection moved first); braindecode has no export path of its "
         "own, so its eager model is the comparison users have.")
-    say("- Data: both sides read the same EDF files with MNE and apply the same filter; biodecode's warm epoch "
-        "reads memory-mapped arrays from its cache, braindecode's indexes its preloaded windows one by one.")
+    say("- Data: both sides read the same EDF files (biodecode with its NumPy EDF reader, braindecode with MNE; "
+        "identical values) and apply the same filter; biodecode's warm epoch reads memory-mapped arrays from its "
+        "window store, braindecode's indexes its preloaded windows one by one.")
     say("- Accuracy: one subject, 45 trials: both libraries are at chance and the difference is noise. The "
         "published table says which comparisons need data that are not here.")
     if peer:
         peer.close()
+    say("\n## EDF readers (`python -m benchmarks.edf_speed`)\n")
+    say("```")
+    edf_lines: list[str] = []
+    edf_speed.main(["--data-dir", args.data_dir, "--repeats", "1" if args.quick else "3"], out=edf_lines.append)
+    say("\n".join(edf_lines))
+    say("```")
+    say("\n## The data layer at scale (`python -m benchmarks.data_scale`)\n")
+    say(data_scale.main(["--data-dir", args.data_dir] + (["--no-peer"] if peer is None else [])
+                        + (["--quick"] if args.quick else [])))
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
     print(f"\nwritten to {args.out}")
