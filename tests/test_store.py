@@ -192,6 +192,32 @@ def test_concurrent_writers_build_the_same_entries_safely(tmp_path):
     assert len(_entries(tmp_path)) == 2 and not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
 
 
+def test_racing_writers_of_one_entry_never_leave_a_reader_without_it(tmp_path):
+    """Several processes put and read back the same key at once (as DDP ranks do): each must read
+    the entry back whole every time; no writer may delete one another reader is using."""
+    script = textwrap.dedent(f"""
+        import numpy as np, pandas as pd
+        from biodecode.store import WindowStore
+        from biodecode.windows import WindowSet
+        X = np.arange(40 * 4 * 50, dtype=np.float32).reshape(40, 4, 50)
+        ws = WindowSet(X, np.arange(40) % 2, pd.DataFrame({{"subject": np.ones(40, int)}}), ["a", "b"], 100.0,
+                       ["c1", "c2", "c3", "c4"], {{}})
+        st = WindowStore({str(tmp_path)!r})
+        for i in range(25):
+            st.put("k" * 32, ws, {{"i": 0}})
+            got = st.get("k" * 32)
+            assert got is not None, f"round {{i}}: entry vanished"
+            assert float(np.asarray(got.X).sum()) == float(X.sum())
+        print("ok")
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1].decode()[-1500:] for o in outs]
+    assert _entries(tmp_path) == [tmp_path / ("k" * 32)]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
 @pytest.mark.realdata
 def test_another_data_folder_never_gets_this_folders_windows(data_dir, tmp_path):
     good, bad = tmp_path / "good" / "mitdb", tmp_path / "bad" / "mitdb"

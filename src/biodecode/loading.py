@@ -195,6 +195,9 @@ def load_windows(
             if digest:
                 store.mark_verified(key, digest)
             got = store.get(key)
+            if got is None:  # removed between write and read (another process found it corrupt): once more here
+                _build_entry(ds, unit, spec, classes, str(store.root), key, abouts[unit])
+                got = store.get(key, verify=True)
             if got is None:
                 raise DataFormatError(f"{ds.name}: unit {unit}: the store entry just written under {store.path(key)} "
                                       f"does not read back")

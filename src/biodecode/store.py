@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import tempfile
+import uuid
 import time
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,15 @@ class WindowStore:
         return removed
 
     def remove(self, key: str) -> None:
-        shutil.rmtree(self.path(key), ignore_errors=True)
+        """Delete the entry ``key``. It is first renamed away in one step, so a reader in another
+        process sees either the whole entry or none, never a half-deleted folder."""
+        entry = self.path(key)
+        trash = self.root / f"{_TMP_PREFIX}{key}~{socket.gethostname()}~{os.getpid()}~gone{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(entry, trash)
+        except OSError:  # absent, or removed by another process first
+            return
+        shutil.rmtree(trash, ignore_errors=True)
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -256,12 +265,17 @@ class WindowStore:
             manifest = json.loads(_canonical(manifest))  # plain JSON types, as it will be read back
             manifest["digest"] = _manifest_digest(manifest)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-            if entry.exists():  # a stale entry (it failed its checks): replace it
-                shutil.rmtree(entry, ignore_errors=True)
+            if entry.exists():
+                try:  # another writer (e.g. another DDP rank) put the same entry first: keep it
+                    kept = self._check(entry, verify=False)[0]
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    return str(kept["digest"])
+                except CorruptEntry:  # a stale entry that failed its checks: replace it
+                    self.remove(key)
             os.rename(tmp, entry)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
-            if (entry / "manifest.json").is_file():  # another writer put the same entry first
+            if (entry / "manifest.json").is_file():  # another writer renamed its copy in first
                 return ""
             raise
         return manifest["digest"]
