@@ -37,3 +37,18 @@ def test_pipeline_and_grouped_cross_validation():
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
     with pytest.raises(ValueError, match="the model was fitted on"):
         clf.predict(np.zeros((2, 3, 320), dtype=np.float32))
+
+
+@pytest.mark.realdata
+def test_fitted_on_a_window_set_it_fits_and_speaks_class_names(data_dir):
+    from biodecode.loading import load_windows
+
+    ws = load_windows("physionet-mi", subjects=[1], task="left-right-imagery", data_dir=str(data_dir))
+    # seed 3 used to restore its first epoch's weights (early stopping on 9 validation windows): 0.40 here
+    clf = BiosignalClassifier(model="eegnet", max_epochs=100, random_state=3).fit(ws)
+    assert list(clf.classes_) == ["left_hand", "right_hand"]
+    assert set(clf.predict(ws)) <= {"left_hand", "right_hand"}
+    assert clf.early_stopped_ is False  # 9 validation windows are too few to choose weights by
+    assert clf.score(ws) > 0.8
+    with pytest.raises(ValueError, match="requires y"):
+        BiosignalClassifier().fit(np.zeros((4, 2, 100), np.float32))

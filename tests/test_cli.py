@@ -47,10 +47,23 @@ def test_train_eegnet_within_subject_on_physionet_subject1(tmp_path, data_dir, t
     folds = json.loads((out / "folds.json").read_text())
     tested = {g.split("@")[0][-2:].lstrip("R0") for f in folds for g in f["test_groups"]}
     assert tested <= set(runs)
-    # evaluate the saved model on the same subject's windows
-    assert main(["evaluate", str(out / "model.pt"), "--subjects", "1", "--data-dir", str(data_dir)]) == 0
+    # the saved model was fitted on 36 of subject 1's 45 windows: evaluate refuses them...
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "model.pt"), "--subjects", "1", "--data-dir", str(data_dir)]) == 2
+    assert "36 of these 45 windows were on the fitting side" in capsys.readouterr().err
+    assert not (out / "evaluate").exists()
+    # ...scores them only when asked, with the report flagged
+    assert main(["evaluate", str(out / "model.pt"), "--subjects", "1", "--data-dir", str(data_dir), "--allow-fitted"]) == 0
     ev = json.loads((out / "evaluate" / "metrics.json").read_text())
-    assert ev["metrics"]["n"] == 45 and ev["task"] == task
+    assert ev["metrics"]["n"] == 45 and ev["task"] == task and ev["n_fitted_windows"] == 36
+    assert "OPTIMISTIC" in (out / "evaluate" / "metrics.md").read_text()
+    # and a subject it never saw is scored plainly, with the same report files as train
+    ev_dir = tmp_path / "ev2"
+    assert main(["evaluate", str(out / "model.pt"), "--subjects", "2", "--data-dir", str(data_dir), "--out", str(ev_dir)]) == 0
+    ev = json.loads((ev_dir / "metrics.json").read_text())
+    assert ev["subjects"] == ["2"] and ev["n_fitted_windows"] == 0 and ev["warning"] is None
+    assert {"metrics.json", "metrics.md", "confusion_matrix.png"} <= {p.name for p in ev_dir.iterdir()}
+    assert "OPTIMISTIC" not in (ev_dir / "metrics.md").read_text()
 
 
 @pytest.mark.parametrize("model", ["lstm", "transformer"])

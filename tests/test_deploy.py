@@ -78,6 +78,10 @@ def test_export_run_parity_int8_and_card(run_dir, capsys):
     assert card["parameters"] > 0 and card["weight_bytes_int8"] * 4 == card["weight_bytes_float32"]
     assert card["peak_activation_bytes_float32"] == 4 * card["peak_activation_bytes_int8"]
     assert card["macs_per_window_optimised"] <= card["macs_per_window"]
+    n_held_out = int(rep["held_out"].split()[0])
+    assert card["accuracy_measured_on"].startswith(f"{n_held_out} held-out windows") and n_held_out > 10
+    assert "accuracy measured on" in (ex / "model_card.md").read_text()
+    assert "fitted_on" not in load_predictor(ex / "model.onnx").meta  # exports carry no training ids
     # the ONNX file carries what a deployment needs, and a dynamic batch
     onnx_pred = load_predictor(ex / "model.onnx")
     assert onnx_pred.meta["classes"] == ["left_hand", "right_hand"] and len(onnx_pred.meta["ch_names"]) == 8

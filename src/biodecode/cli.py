@@ -99,13 +99,17 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"| model | family | paper | parameters | MACs ({shape}) | export |\n|---|---|---|---|---|---|")
         for name, fam, paper, p, m, exp in rows:
             ex = ", ".join(f"{k}: {v}" for k, v in exp.items())
-            print(f"| `{name}` | {fam} | {paper} | {p if p is not None else '-':,} | "
+            print(f"| `{name}` | {fam} | {paper} | {f'{p:,}' if p is not None else '-'} | "
                   f"{f'{m / 1e6:.1f} M' if m is not None else '-'} | {ex} |")
     else:
         print(f"input {shape}")
         for name, fam, _, p, m, _ in rows:
-            print(f"{name:12s} {fam:16s} {p if p is not None else '-':>10,} params  "
-                  f"{f'{m / 1e6:8.1f} M MACs' if m is not None else 'window too short'}")
+            size = f"{p:>10,} params  {m / 1e6:8.1f} M MACs" if p is not None else f"{'-':>10s}         does not fit"
+            print(f"{name:12s} {fam:16s} {size}")
+        skipped = [n for n, *_rest in rows if _rest[2] is None]
+        if skipped:
+            print(f"({', '.join(skipped)}: their default kernels and pools need longer windows than {args.n_times} "
+                  f"samples; train them with smaller ones, e.g. --set model.kwargs.filter_length=5)")
     return 0
 
 
@@ -132,34 +136,99 @@ def _build_config(args: argparse.Namespace) -> "RunConfig":
     return RunConfig.from_dict(base)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+class _Bars:
+    """The CLI's progress on standard error: on a terminal, tqdm bars for the recordings being
+    windowed, the folds and the current fold's epochs; in a log (not a terminal), a plain line per
+    fold and an epoch line at most every ``LOG_EVERY_S`` seconds. Nothing with ``--quiet``."""
 
+    LOG_EVERY_S = 30.0
+
+    def __init__(self, quiet: bool):
+        from tqdm import tqdm
+
+        self.tqdm, self.quiet, self.tty = tqdm, quiet, sys.stderr.isatty()
+        self.data = self.folds = self.epochs = None
+        self.last_line = 0.0
+
+    def _bar(self, **kw):
+        return self.tqdm(disable=self.quiet or not self.tty, dynamic_ncols=True, file=sys.stderr, **kw)
+
+    def data_progress(self, unit: str, done: int, total: int) -> None:
+        if not self.tty:
+            if not self.quiet and (done == total or time.monotonic() - self.last_line > self.LOG_EVERY_S):
+                self.last_line = time.monotonic()
+                print(f"windows: {done}/{total} recordings ready (last: {unit})", file=sys.stderr, flush=True)
+            return
+        if self.data is None:
+            self.data = self._bar(total=total, desc="windows", unit="recording")
+        self.data.n = done
+        self.data.set_postfix_str(unit, refresh=True)
+        if done == total:
+            self.data.close()
+
+    def on_epoch(self, fold: int, n_folds: int, row: dict[str, float]) -> None:
+        stats = {k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss", "val_acc") if k in row}
+        if not self.tty:
+            if not self.quiet and time.monotonic() - self.last_line > self.LOG_EVERY_S:
+                self.last_line = time.monotonic()
+                print(f"fold {fold + 1}/{n_folds} epoch {int(row['epoch']) + 1}: "
+                      + ", ".join(f"{k} {v}" for k, v in stats.items()), file=sys.stderr, flush=True)
+            return
+        if self.folds is None:
+            self.folds = self._bar(total=n_folds, desc="folds", unit="fold", position=0)
+        if self.epochs is None or self.epochs.desc != f"fold {fold + 1}/{n_folds}":
+            if self.epochs is not None:
+                self.epochs.close()
+            self.epochs = self._bar(desc=f"fold {fold + 1}/{n_folds}", unit="epoch", leave=False, position=1)
+        self.epochs.update(1)
+        self.epochs.set_postfix(stats)
+
+    def message(self, msg: str) -> None:
+        if msg.startswith("fold ") and self.folds is not None:
+            self.folds.update(1)
+        if not self.quiet:
+            self.tqdm.write(msg, file=sys.stderr)
+            self.last_line = time.monotonic()
+
+    def close(self) -> None:
+        for bar in (self.epochs, self.folds, self.data):
+            if bar is not None:
+                bar.close()
+        self.data = self.folds = self.epochs = None
+
+
+def _default_out(config: "RunConfig") -> Path:
+    return Path("runs") / (f"{config.data.dataset}-{config.data.task or 'default'}-{config.model.name}-"
+                           f"{config.protocol.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _run(config: "RunConfig", out: Path, quiet: bool, overwrite: bool) -> dict[str, Any]:
+    """run_experiment with progress bars; a failure says where the run's files are."""
+    from .runs import check_run_dir
+
+    config.validate()  # names and values, before the training libraries are imported
+    check_run_dir(out, overwrite)
     from .experiment import run_experiment
 
+    bars = _Bars(quiet)
+    try:
+        return run_experiment(config, out, progress=bars.message, data_progress=bars.data_progress,
+                              on_epoch=bars.on_epoch, overwrite=overwrite)
+    except BaseException as exc:
+        bars.close()
+        if (out / "status.json").is_file():
+            print(f"biodecode: the run stopped; what it finished is in {out} (status.json says why)", file=sys.stderr)
+        if isinstance(exc, KeyboardInterrupt):
+            raise SystemExit(130) from None
+        raise
+    finally:
+        bars.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
     config = _build_config(args)
-    out = Path(args.out) if args.out else Path("runs") / (
-        f"{config.data.dataset}-{config.data.task or 'default'}-{config.model.name}-{config.protocol.name}-"
-        f"{time.strftime('%Y%m%d-%H%M%S')}")
-    bar = tqdm(total=None, desc="folds", unit="fold", disable=not sys.stderr.isatty())
-
-    def progress(msg: str) -> None:
-        tqdm.write(msg)
-        if msg.startswith("fold "):
-            bar.update(1)
-
-    data_bar: list = []
-
-    def data_progress(unit: str, done: int, total: int) -> None:
-        if not data_bar:
-            data_bar.append(tqdm(total=total, desc="windows", unit="recording", disable=not sys.stderr.isatty()))
-        data_bar[0].n = done
-        data_bar[0].set_postfix_str(unit, refresh=True)
-        if done == total:
-            data_bar[0].close()
-
-    report = run_experiment(config, out, progress=progress, data_progress=data_progress)
-    bar.close()
+    out = Path(args.out) if args.out else _default_out(config)
+    report = _run(config, out, args.quiet, args.overwrite)
     acc = report["summary"].get("accuracy", {})
     print(f"{report['title']}: accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f}"
           + ("  [SYNTHETIC DATA]" if report["synthetic"] else ""))
@@ -168,38 +237,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
+    from .evaluation.saved import evaluate_model
 
-    from .evaluation import compute_metrics
-    from .evaluation.report import plot_confusion, write_json
-    from .training import load_model, predict_proba
-    from .loading import load_windows_for_model
-    from .spec import WindowSpec
-
-    model, meta = load_model(args.checkpoint)
-    spec = WindowSpec.from_model_meta(meta)
-    dataset, task = args.dataset or spec.dataset, args.task or spec.task
+    bars = _Bars(args.quiet)
     try:
-        ws = load_windows_for_model(meta, _subjects(args.subjects), dataset=dataset, task=task, data_dir=args.data_dir)
-    except ConfigError as exc:
-        raise ConfigError(f"{args.checkpoint}: {exc}") from None
-    proba = predict_proba(model, ws.X)
-    metrics = compute_metrics(ws.y, proba, ws.classes)
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "evaluate"
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "metrics.json", {"checkpoint": str(args.checkpoint), "dataset": dataset, "task": task,
-                                      "subjects": sorted(set(ws.groups('subject').tolist())), "metrics": metrics})
-    plot_confusion(out / "confusion_matrix.png", np.asarray(metrics["confusion_matrix"]), ws.classes,
-                   f"{Path(args.checkpoint).name} on {dataset}")
-    print(f"accuracy {metrics['accuracy']:.3f}, balanced {metrics['balanced_accuracy']:.3f}, "
-          f"kappa {metrics['kappa']:.3f} on {len(ws)} windows; written to {out}")
+        report = evaluate_model(args.checkpoint, _subjects(args.subjects), dataset=args.dataset, task=args.task,
+                                data_dir=args.data_dir, out_dir=args.out, allow_fitted=args.allow_fitted,
+                                progress=bars.data_progress)
+    finally:
+        bars.close()
+    m = report["metrics"]
+    print(f"accuracy {m['accuracy']:.3f}, balanced {m['balanced_accuracy']:.3f}, kappa {m['kappa']:.3f} on "
+          f"{m['n']} windows of subject(s) {', '.join(report['subjects'])}"
+          + (f"  [OPTIMISTIC: {report['n_fitted_windows']} fitted windows]" if report["warning"] else ""))
+    print(f"report: {Path(report['out_dir']) / 'metrics.md'}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Synthetic motor imagery, end to end, offline: windows, EEGNet, leave-one-subject-out."""
     from .config import RunConfig
-    from .experiment import run_experiment
 
     config = RunConfig.from_dict({
         "data": {"dataset": "synthetic-mi", "task": "left-right-imagery", "subjects": [1, 2, 3, 4],
@@ -212,7 +269,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("biodecode demo: SYNTHETIC motor-imagery EEG (4 subjects, 22 channels, 160 Hz), "
           f"{args.model}, leave-one-subject-out")
     t0 = time.perf_counter()
-    report = run_experiment(config, args.out, progress=print)
+    report = _run(config, Path(args.out), args.quiet, overwrite=True)  # the demo's own folder, rewritten each time
     acc = report["summary"]["accuracy"]
     print(f"demo done in {time.perf_counter() - t0:.0f} s: accuracy {acc['mean']:.3f} ± {acc['std']:.3f} "
           f"(chance 0.5) on SYNTHETIC data; report: {Path(args.out) / 'metrics.md'}")
@@ -287,6 +344,7 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="biodecode", description="Deep learning for EEG, ECG and EMG classification.")
     p.add_argument("-v", "--verbose", action="store_true", help="log INFO messages")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-fold lines; results only")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("datasets", help="list, describe or download datasets")
@@ -311,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task")
     t.add_argument("--subjects", nargs="+", help="e.g. 1 2 3 or 1-10")
     t.add_argument("--model")
-    t.add_argument("--protocol", help="within-subject, cross-subject, loso, cross-session, cross-run, inter-patient")
+    t.add_argument("--protocol", help="within-subject, cross-subject, loso, cross-session, cross-run, inter-patient, "
+                                      "intra-patient (see docs/protocols.md)")
     t.add_argument("--folds", type=int)
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
@@ -321,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any config value, e.g. --set train.patience=30 --set model.kwargs.F1=4")
     t.add_argument("--out", help="report folder (default runs/<dataset>-<task>-<model>-<protocol>-<time>)")
-    t.add_argument("--progress", action="store_true", help="show Lightning's per-epoch progress bar")
+    t.add_argument("--overwrite", action="store_true", help="replace the run already in --out (refused otherwise)")
+    t.add_argument("--progress", action="store_true", help="also show Lightning's per-batch progress bar")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a trained model file on data")
@@ -330,7 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--task")
     e.add_argument("--subjects", nargs="+")
     e.add_argument("--data-dir")
-    e.add_argument("--out")
+    e.add_argument("--out", help="report folder (default: evaluate/ beside the model file)")
+    e.add_argument("--allow-fitted", action="store_true",
+                   help="score windows the model was fitted on anyway (refused otherwise); the report says so")
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("export", help="export a run's model (ONNX, int8, TorchScript) with parity check and model card")

@@ -14,7 +14,7 @@ import yaml
 
 from .errors import ConfigError
 from .spec import WindowSpec
-from .training.config import TrainConfig, dataclass_from_dict
+from .training.config import TrainConfig, check_fields, check_type, dataclass_from_dict
 
 
 @dataclass
@@ -38,6 +38,14 @@ class DataConfig:
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
     metadata_channels: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        check_fields(self, "data")
+        for name in ("window_s", "stride_s"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ConfigError(f"data.{name} must be positive, got {getattr(self, name)}")
+        if self.tmin is not None and self.tmax is not None and self.tmax <= self.tmin:
+            raise ConfigError(f"data.tmax ({self.tmax}) must be after data.tmin ({self.tmin})")
+
     def window_spec(self) -> WindowSpec:
         """The window parameters of this config as the one :class:`WindowSpec`."""
         return WindowSpec(**{f.name: getattr(self, f.name) for f in fields(WindowSpec)})
@@ -47,6 +55,9 @@ class DataConfig:
 class ModelConfig:
     name: str = "eegnet"
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "model")
 
 
 @dataclass
@@ -60,6 +71,11 @@ class ProtocolConfig:
     test_groups: list[str] | None = None
     group_key: str = "record"
 
+    def __post_init__(self) -> None:
+        check_fields(self, "protocol")
+        if self.n_folds < 2:
+            raise ConfigError(f"protocol.n_folds must be at least 2, got {self.n_folds}")
+
 
 @dataclass
 class RunConfig:
@@ -70,6 +86,9 @@ class RunConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        self.seed = check_type(self.seed, int, "seed")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be in 0..2**32-1, got {self.seed}")
         self.train.seed = self.seed  # one seed, set in one place
 
     @classmethod
@@ -89,7 +108,7 @@ class RunConfig:
             model=dataclass_from_dict(ModelConfig, d.get("model"), "model"),
             train=TrainConfig.from_dict(train),
             protocol=dataclass_from_dict(ProtocolConfig, d.get("protocol"), "protocol"),
-            seed=int(d.get("seed", 0)),
+            seed=d.get("seed", 0),
         )
 
     @classmethod

@@ -19,6 +19,7 @@ from .models import count_parameters, create_model
 from .training import fit, predict_proba, save_model, seed_everything
 from .lazyarray import take_rows
 from .loading import load_windows
+from .runs import check_run_dir, set_status, start_run
 from .spec import WindowSpec
 from .windows import WindowSet, with_metadata_channels
 
@@ -61,17 +62,27 @@ def _resolved_spec(config: RunConfig, ws: WindowSet) -> WindowSpec:
 
 def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable[[str], None] | None = None,
                    windows: WindowSet | None = None,
-                   data_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                   data_progress: Callable[[str, int, int], None] | None = None,
+                   on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+                   overwrite: bool = False) -> dict[str, Any]:
     """Train and test one model under one protocol; write the report folder; return the summary.
 
-    Files written to ``out_dir``: ``config.yaml`` (resolved), ``environment.json`` (versions, seed),
-    ``metrics.json`` and ``metrics.md`` (per fold and mean ± sd), ``confusion_matrix.png``,
-    ``learning_curves.png``, ``folds.json`` (which groups were tested in each fold) and
-    ``model.pt`` (the fold model with the lowest validation loss). ``progress(message)`` gets a line
-    per fold; ``data_progress(unit, done, total)`` is called as each recording unit's windows are ready.
+    Files written to ``out_dir``: ``status.json`` (running / done / failed with the error; see
+    :mod:`biodecode.runs`), ``config.yaml`` (resolved), ``environment.json`` (versions, seed),
+    ``metrics.json`` (rewritten after every fold, so a stopped run keeps the folds it finished) and
+    ``metrics.md`` (per fold and mean ± sd), ``confusion_matrix.png``, ``learning_curves.png``,
+    ``folds.json`` (which groups were tested in each fold) and ``model.pt`` (the fold model with the
+    lowest validation loss; its ``meta["fitted_on"]`` names the groups it was fitted on).
+
+    A folder that already holds a run is refused unless ``overwrite``; the folder is created only
+    once the windows are ready, so a run that cannot load its data leaves nothing behind.
+    ``progress(message)`` gets a line per fold; ``data_progress(unit, done, total)`` is called as each
+    recording unit's windows are ready; ``on_epoch(fold_index, n_folds, history_row)`` after every epoch.
     """
     config = copy.deepcopy(config)  # resolved below; the caller's config is left as it was given
     config.validate()
+    out = Path(out_dir)
+    check_run_dir(out, overwrite)  # before any work
     p = config.protocol
     if p.train_groups is None and p.test_groups is None:
         from .datasets import get_dataset
@@ -79,20 +90,31 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
         fixed = get_dataset(config.data.dataset, path=config.data.data_dir, **config.data.dataset_kwargs).splits.get(p.name)
         if fixed is not None:  # the dataset's standard split, e.g. MIT-BIH DS1 -> DS2
             p.train_groups, p.test_groups = list(fixed[0]), list(fixed[1])
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    say = progress or (lambda msg: log.info(msg))
     ws = windows if windows is not None else load_run_windows(config, progress=data_progress)
     if config.data.preprocessing is None:
         config.data.preprocessing = ws.info.get("preprocessing", [])
-    write_text_atomic(out / "config.yaml", config.to_yaml())
-    write_json(out / "environment.json", environment(config.seed))
     folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=config.train.val_fraction, seed=config.seed,
                        train_groups=p.train_groups, test_groups=p.test_groups, group_key=p.group_key)
+    start_run(out, overwrite)
+    try:
+        report = _run_folds(config, ws, folds, out, progress or (lambda msg: log.info(msg)), on_epoch)
+    except BaseException as exc:  # also Ctrl-C: the folder says the run did not finish, and why
+        set_status(out, "failed", message=f"{type(exc).__name__}: {exc}")
+        raise
+    set_status(out, "done", accuracy=report["summary"].get("accuracy", {}).get("mean"))
+    return report
+
+
+def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Callable[[str], None],
+               on_epoch: Callable[[int, int, dict[str, float]], None] | None) -> dict[str, Any]:
+    p = config.protocol
+    write_text_atomic(out / "config.yaml", config.to_yaml())
+    write_json(out / "environment.json", environment(config.seed))
     say(f"{len(ws)} windows {ws.X.shape[1:]} at {ws.sfreq:g} Hz, classes {ws.class_counts()}; "
         f"{len(folds)} folds ({p.name})" + ("  [SYNTHETIC DATA]" if ws.synthetic else ""))
     results, histories, best = [], [], (np.inf, None, -1)
     n_classes = len(ws.classes)
+    title = f"{config.model.name} on {config.data.dataset} ({config.data.task or 'default task'}), {p.name}"
     for k, fold in enumerate(folds):
         t0 = time.perf_counter()
         seed_everything(config.seed + k)  # weight initialisation, shuffling and augmentation of this fold
@@ -100,7 +122,8 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
                              **config.model.kwargs)
         # lazy row views: batches are read from the store as they are drawn, nothing is copied up front
         res = fit(model, take_rows(ws.X, fold.train), ws.y[fold.train], take_rows(ws.X, fold.val), ws.y[fold.val],
-                  config.train, n_classes=n_classes)
+                  config.train, n_classes=n_classes,
+                  on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None)
         proba = predict_proba(res.model, take_rows(ws.X, fold.test))
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
         test_groups = sorted(set(ws.groups(fold.leakage_key)[fold.test].tolist()))
@@ -113,10 +136,12 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
         score = res.best_val_loss if res.best_val_loss is not None else -k
         if score < best[0] or best[1] is None:
             best = (score, res.model, k)
+        write_json(out / "metrics.json", {"title": title, "synthetic": ws.synthetic, "classes": ws.classes,
+                                          "partial": f"{k + 1} of {len(folds)} folds", "folds": results})
+        set_status(out, "running", folds_done=k + 1, n_folds=len(folds))
         say(f"fold {k + 1}/{len(folds)} {fold.name}: accuracy {metrics['accuracy']:.3f} "
             f"(kappa {metrics['kappa']:.3f}, {len(res.history)} epochs, {time.perf_counter() - t0:.1f} s)")
     summary = summarize([r["metrics"] for r in results])
-    title = f"{config.model.name} on {config.data.dataset} ({config.data.task or 'default task'}), {p.name}"
     header = {
         "dataset": config.data.dataset + (" (SYNTHETIC)" if ws.synthetic else ""), "task": config.data.task,
         "subjects": ", ".join(sorted(set(ws.groups("subject").tolist()), key=lambda s: (len(s), s))),
@@ -136,10 +161,14 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     cm = np.sum([np.asarray(r["metrics"]["confusion_matrix"]) for r in results], axis=0)
     tag = " [SYNTHETIC]" if ws.synthetic else ""
     plot_confusion(out / "confusion_matrix.png", cm, ws.classes, title + tag)
-    plot_learning_curves(out / "learning_curves.png", histories, [f"fold {i + 1}" for i in range(len(results))], title + tag)
+    plot_learning_curves(out / "learning_curves.png", histories, [r["name"] for r in results], title + tag)
+    fold = folds[best[2]]
+    fitted = np.concatenate([fold.train, fold.val])
     save_model(out / "model.pt", best[1], classes=list(ws.classes), ch_names=list(ws.ch_names), sfreq=ws.sfreq,
                window_spec=_resolved_spec(config, ws).to_dict(), metadata_channels=list(config.data.metadata_channels),
-               synthetic=ws.synthetic, fold=results[best[2]]["name"])
+               synthetic=ws.synthetic, fold=results[best[2]]["name"],
+               fitted_on={"key": fold.leakage_key, "groups": sorted(set(ws.groups(fold.leakage_key)[fitted].tolist())),
+                          "n_windows": int(len(fitted))})
     acc = summary.get("accuracy", {})
     say(f"accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f} over {len(results)} folds; "
         f"report in {out}")

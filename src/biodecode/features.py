@@ -13,6 +13,7 @@ Returns ``(n, C * 5)`` float32 in the order RMS, MAV, WL, ZC, SSC for channel 0,
 from __future__ import annotations
 
 import numpy as np
+from .errors import DataFormatError
 
 FEATURES = ("rms", "mav", "wl", "zc", "ssc")
 
@@ -20,7 +21,7 @@ FEATURES = ("rms", "mav", "wl", "zc", "ssc")
 def emg_features(X: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     x = np.asarray(X, dtype=np.float64)
     if x.ndim != 3:
-        raise ValueError(f"emg_features: expected (n_windows, n_channels, n_times), got {x.shape}")
+        raise DataFormatError(f"emg_features: expected (n_windows, n_channels, n_times), got {x.shape}")
     d = np.diff(x, axis=-1)
     rms = np.sqrt(np.mean(x**2, axis=-1))
     mav = np.mean(np.abs(x), axis=-1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from .errors import DataFormatError
 
 
 class ConcatRows:
@@ -24,11 +25,11 @@ class ConcatRows:
     def __init__(self, parts: Sequence[np.ndarray], index: np.ndarray | None = None):
         parts = list(parts)
         if not parts:
-            raise ValueError("ConcatRows: no parts")
+            raise DataFormatError("ConcatRows: no parts")
         tail, dtype = parts[0].shape[1:], parts[0].dtype
         for p in parts[1:]:
             if p.shape[1:] != tail or p.dtype != dtype:
-                raise ValueError(f"ConcatRows: part {p.shape} {p.dtype} does not match {parts[0].shape} {dtype}")
+                raise DataFormatError(f"ConcatRows: part {p.shape} {p.dtype} does not match {parts[0].shape} {dtype}")
         self.parts = parts
         self._offsets = np.cumsum([0] + [len(p) for p in parts])
         total = int(self._offsets[-1])

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .datasets import Dataset, get_dataset
-from .errors import ConfigError, DataFormatError
+from .errors import ConfigError, DataFormatError, DownloadError
 from .lazyarray import ConcatRows
 from .preprocessing import Pipeline
 from .spec import WindowSpec
@@ -43,6 +43,27 @@ def _build_windows(ds: Dataset, unit: str, spec: WindowSpec, classes: Sequence[s
     if spec.sliding:
         return make_sliding_windows(recordings, spec.window_s, spec.stride_s, classes=classes, allow_empty=True)
     return make_event_windows(recordings, spec.tmin, spec.tmax, classes=classes)
+
+
+def _fetch_or_explain(ds: Dataset, units: list[tuple[str, list[str]]]) -> None:
+    """Make every unit's files present, downloading missing ones. When that is not possible
+    (downloads off, no network), say which units are missing, which are present, and how to go on."""
+    missing = [u for u, files in units if not all((ds.root / f).is_file() for f in files)]
+    if not missing:
+        return
+    try:
+        ds.fetch(sorted({f for u, files in units if u in missing for f in files}))
+    except (DownloadError, FileNotFoundError) as exc:
+        present = [u for u, _ in units if u not in missing]
+        names = lambda us: " ".join(us[:12]) + (f" ... ({len(us)} in all)" if len(us) > 12 else "")  # noqa: E731
+        ways = [f"download them when online (`biodecode datasets download {ds.name}`)",
+                "point BIODECODE_DATA_DIR (or --data-dir) at a folder that has them"]
+        if present:
+            ways.insert(0, f"pass only the ones present (on the command line --subjects {names(present)}; in "
+                           f"Python subjects=[...])")
+        raise DownloadError(
+            f"{ds.name}: {len(missing)} of the {len(units)} requested subject(s)/record(s) are not in {ds.root} "
+            f"({names(missing)}) and could not be fetched ({exc}). To go on: " + "; or ".join(ways) + ".") from None
 
 
 def _build_entry(ds: Dataset, unit: str, spec: WindowSpec, classes: Sequence[str] | None, root: str, key: str,
@@ -143,7 +164,7 @@ def load_windows(
     if not subs:
         raise ConfigError(f"{ds.name}: no subjects requested")
     units = ds.units(subs, spec.task)
-    ds.fetch(sorted({f for _, files in units for f in files}))  # downloads (or a clear error) up front
+    _fetch_or_explain(ds, units)  # downloads (or a clear error naming what is missing) up front
     n_jobs = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
     if n_jobs < 1:
         raise ConfigError(f"load_windows: n_jobs must be at least 1, got {n_jobs}")

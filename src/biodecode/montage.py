@@ -6,6 +6,7 @@ import warnings
 from functools import lru_cache
 
 import numpy as np
+from .errors import ConfigError
 
 
 @lru_cache(maxsize=1)
@@ -20,7 +21,7 @@ def _montage():
                 return mne.channels.make_standard_montage(name)
         except ValueError:
             continue
-    raise RuntimeError("MNE has no standard 10-05 montage")
+    raise ConfigError("MNE has no standard 10-05 montage")
 
 
 @lru_cache(maxsize=1)

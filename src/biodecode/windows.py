@@ -68,6 +68,11 @@ class WindowSet:
     def synthetic(self) -> bool:
         return bool(self.info.get("synthetic", False))
 
+    @property
+    def labels(self) -> np.ndarray:
+        """Class name per window, ``(n,)`` (``y`` holds indices into ``classes``)."""
+        return np.asarray(self.classes, dtype=object)[np.asarray(self.y)]
+
     def groups(self, by: str | Sequence[str] = "subject") -> np.ndarray:
         """Group id per window, e.g. ``by="subject"`` or ``by=("subject", "session")``."""
         cols = [by] if isinstance(by, str) else list(by)

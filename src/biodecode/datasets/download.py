@@ -76,7 +76,12 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None, 
         else:
             raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason} (while fetching {dest})") from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise DownloadError(f"{url}: download failed ({exc}); partial data kept in {part} for resuming") from exc
+        kept = part.is_file() and part.stat().st_size > 0
+        if part.is_file() and not kept:
+            part.unlink()
+        raise DownloadError(f"{url}: download failed ({getattr(exc, 'reason', exc)})"
+                            + (f"; the {part.stat().st_size} bytes received are kept in {part} for resuming" if kept else "")
+                            ) from exc
     if sha256 is not None:
         got = sha256_of(part)
         if got != sha256.lower():

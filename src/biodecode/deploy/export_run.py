@@ -62,6 +62,7 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quanti
     model, meta = load_model(run / "model.pt")
     C, T = model.n_channels, model.n_times
     meta = dict(meta, n_channels=C, n_times=T, model=getattr(model, "registry_name", ""))
+    meta.pop("fitted_on", None)  # the training groups stay in model.pt; exports carry no data ids
     ws, test_idx, calib_idx, fold_name = _held_out(run)
     X_test, y_test = np.asarray(ws.X[test_idx]), ws.y[test_idx]
     fast = optimize_for_inference(model)
@@ -71,7 +72,9 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quanti
     ref = TorchPredictor(model, meta)
     acc = lambda p: float(np.mean(p.predict_proba(X_test).argmax(1) == y_test)) if len(y_test) else float("nan")  # noqa: E731
     report["accuracy_pytorch"] = acc(ref)
-    extra: dict[str, Any] = {"accuracy_float32": round(report["accuracy_pytorch"], 4)}
+    extra: dict[str, Any] = {"accuracy_float32": round(report["accuracy_pytorch"], 4),
+                             "accuracy_measured_on": f"{len(test_idx)} held-out windows (test side of {fold_name}; "
+                                                     f"the model never saw them)"}
     if "onnx" in formats:
         onnx_path = export_onnx(fast, out / "model.onnx", C, T, meta)
         report["onnx"] = {"path": str(onnx_path), "bytes": onnx_path.stat().st_size, **parity(model, onnx_path, X_test[:64])}

@@ -11,6 +11,7 @@ import numpy as np
 
 from .predictor import OnnxPredictor, Predictor, load_predictor
 from .stream import StreamDecoder, replay
+from ..errors import ConfigError
 
 
 def stream_latency(predictor: Predictor, *, seconds: float = 60.0, chunk_size: int = 8, hop_s: float = 0.25,
@@ -27,7 +28,7 @@ def stream_latency(predictor: Predictor, *, seconds: float = 60.0, chunk_size: i
         pass
     lat = np.asarray(dec.stats.latencies_s) * 1e3
     if lat.size == 0:
-        raise ValueError(f"stream_latency: {seconds} s of signal gave no decision (window {dec.n_times} samples)")
+        raise ConfigError(f"stream_latency: {seconds} s of signal gave no decision (window {dec.n_times} samples)")
     return {"decisions": int(lat.size), "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
             "mean_ms": float(lat.mean())}
 

@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataFormatError
 from ..preprocessing import Pipeline
 from .predictor import Predictor
 
@@ -136,7 +136,7 @@ class StreamDecoder:
         arrival = time.perf_counter()
         chunk = np.asarray(chunk)
         if chunk.ndim != 2 or chunk.shape[0] != len(self.ch_names):
-            raise ValueError(f"StreamDecoder: expected chunks of shape ({len(self.ch_names)}, n) for channels "
+            raise DataFormatError(f"StreamDecoder: expected chunks of shape ({len(self.ch_names)}, n) for channels "
                              f"{self.ch_names}, got {chunk.shape}")
         n = chunk.shape[1]
         self.stats.chunks += 1

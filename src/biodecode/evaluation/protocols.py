@@ -83,7 +83,8 @@ def _subject_folds(ws: WindowSet, key: str, leave_one_out: bool, n_folds: int, s
             except ValueError as exc:
                 raise ConfigError(f"{label}: cannot make {n_folds} folds for subject {s}: {exc}") from None
         for k, (tr, te) in enumerate(splits):
-            out.append((f"subject {s}, fold {k + 1}", idx[tr], idx[te]))
+            held = f"{key} {groups[te][0]} held out" if leave_one_out else f"fold {k + 1}"
+            out.append((f"subject {s}, {held}", idx[tr], idx[te]))
     return out
 
 

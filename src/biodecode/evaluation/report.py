@@ -92,14 +92,17 @@ def plot_learning_curves(path: str | os.PathLike, histories: Sequence[Sequence[d
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for hist, name in zip(histories, names):
-        ep = [h["epoch"] for h in hist]
+        ep = [h["epoch"] + 1 for h in hist]  # Lightning counts from 0; epoch 1 is the first
         line = axes[0].plot(ep, [h.get("train_loss", np.nan) for h in hist], label=f"{name} train")[0]
         axes[0].plot(ep, [h.get("val_loss", np.nan) for h in hist], "--", color=line.get_color())
         axes[1].plot(ep, [h.get("val_acc", np.nan) for h in hist], color=line.get_color(), label=name)
     axes[0].set_title("loss (solid: train, dashed: validation)", fontsize=9)
     axes[1].set_title("validation accuracy", fontsize=9)
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes:
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(names) <= 10:
         axes[1].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)

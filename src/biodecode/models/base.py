@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataFormatError
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,9 @@ class BiosignalModel(nn.Module):
         if not _checking():
             return
         if x.dim() != 3:
-            raise ValueError(f"{type(self).__name__}: expected input (batch, n_channels, n_times), got shape {tuple(x.shape)}")
+            raise DataFormatError(f"{type(self).__name__}: expected input (batch, n_channels, n_times), got shape {tuple(x.shape)}")
         if x.shape[1] != self.n_channels:
-            raise ValueError(f"{type(self).__name__}: built for {self.n_channels} channels, got input with {x.shape[1]}")
+            raise DataFormatError(f"{type(self).__name__}: built for {self.n_channels} channels, got input with {x.shape[1]}")
 
     def apply_constraints(self) -> None:
         """Project weights onto their constraints (max-norm); the trainer calls it after each step."""
@@ -136,7 +136,7 @@ class CombinedConv(nn.Module):
     def __init__(self, temporal: nn.Conv2d, spatial: nn.Conv2d):
         super().__init__()
         if temporal.in_channels != 1 or temporal.kernel_size[0] != 1 or spatial.kernel_size[1] != 1 or spatial.groups != 1:
-            raise ValueError("CombinedConv: needs a (1, K) temporal conv on one input map and a dense (C, 1) spatial conv")
+            raise ConfigError("CombinedConv: needs a (1, K) temporal conv on one input map and a dense (C, 1) spatial conv")
         self.temporal, self.spatial = temporal, spatial
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -75,6 +75,31 @@ def describe_model(name: str) -> dict[str, Any]:
             "defaults": model_defaults(name)}
 
 
+def _check_kwarg(model: str, key: str, value: Any, default: Any) -> None:
+    """A keyword's value must have its default's type (an int may stand for a float), and sizes,
+    counts and lengths (integer defaults) must be positive; rates (float defaults) non-negative."""
+    where = f"model {model!r}: {key}={value!r}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer")
+        if value < 1:
+            raise ConfigError(f"{where}: must be a positive integer")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+            raise ConfigError(f"{where}: expected a finite number >= 0")
+        if "dropout" in key and not value < 1:
+            raise ConfigError(f"{where}: a dropout rate must be in [0, 1)")
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected text")
+    elif isinstance(default, (tuple, list)) and all(isinstance(d, int) for d in default):
+        if not isinstance(value, (tuple, list)) or not value or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            raise ConfigError(f"{where}: expected a list of positive integers like {list(default)}")
+
+
 def create_model(name: str, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = None,
                  **kwargs: Any) -> BiosignalModel:
     """Build a registered model for ``(batch, n_channels, n_times)`` inputs and ``n_classes`` logits.
@@ -87,10 +112,22 @@ def create_model(name: str, n_channels: int, n_times: int, n_classes: int, sfreq
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ConfigError(f"model {name!r} has no parameter(s) {unknown}; it takes {sorted(allowed)}")
+    for k, v in kwargs.items():
+        _check_kwarg(name, k, v, allowed[k])
     args = {**entry.preset, **kwargs}
     if sfreq is not None:
         args["sfreq"] = sfreq
-    model = entry.cls(n_channels, n_times, n_classes, **args)
+    for what, v in (("n_channels", n_channels), ("n_times", n_times), ("n_classes", n_classes)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"model {name!r}: {what} must be a positive integer, got {v!r}")
+    try:
+        model = entry.cls(n_channels, n_times, n_classes, **args)
+    except ConfigError:
+        raise
+    except (ValueError, RuntimeError, TypeError) as exc:  # an impossible setting caught by torch
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "its defaults"
+        raise ConfigError(f"model {name!r} cannot be built with {given} for {n_channels} channels x {n_times} "
+                          f"samples, {n_classes} classes: {exc}") from None
     model.registry_name = name  # type: ignore[assignment]
     model.registry_kwargs = {k: v for k, v in args.items() if k != "sfreq"}  # type: ignore[assignment]
     return model

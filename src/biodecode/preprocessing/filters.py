@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataFormatError
 
 
 def design_bandpass(sfreq: float, l_freq: float | None, h_freq: float | None, order: int = 4) -> np.ndarray:
@@ -77,7 +77,7 @@ class CausalFilter:
     def process(self, chunk: np.ndarray) -> np.ndarray:
         chunk = np.asarray(chunk)
         if chunk.ndim != 2 or chunk.shape[0] != self.n_channels:
-            raise ValueError(f"CausalFilter: expected chunk (n_channels={self.n_channels}, n), got {chunk.shape}")
+            raise DataFormatError(f"CausalFilter: expected chunk (n_channels={self.n_channels}, n), got {chunk.shape}")
         if chunk.shape[1] == 0:
             return chunk.astype(np.float32)
         y, self.zi = signal.sosfilt(self.sos, chunk.astype(np.float64), axis=-1, zi=self.zi)

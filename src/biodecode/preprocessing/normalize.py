@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.signal import lfilter
+from ..errors import ConfigError, DataFormatError
 
 
 def common_average(x: np.ndarray) -> np.ndarray:
@@ -35,7 +36,7 @@ class ExponentialMovingStandardizer:
 
     def __init__(self, n_channels: int, factor_new: float = 1e-3, eps: float = 1e-4):
         if not 0 < factor_new <= 1:
-            raise ValueError(f"factor_new must be in (0, 1], got {factor_new}")
+            raise ConfigError(f"factor_new must be in (0, 1], got {factor_new}")
         self.n_channels, self.factor_new, self.eps = n_channels, factor_new, eps
         self.reset()
 
@@ -46,7 +47,7 @@ class ExponentialMovingStandardizer:
     def process(self, chunk: np.ndarray) -> np.ndarray:
         x = np.asarray(chunk, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] != self.n_channels:
-            raise ValueError(f"ExponentialMovingStandardizer: expected ({self.n_channels}, n), got {x.shape}")
+            raise DataFormatError(f"ExponentialMovingStandardizer: expected ({self.n_channels}, n), got {x.shape}")
         if x.shape[1] == 0:
             return x.astype(np.float32)
         a = self.factor_new

@@ -1,8 +1,24 @@
-"""Training: a Lightning fit loop, augmentation, checkpoints, and the model file format."""
+"""Training: a Lightning fit loop, augmentation, checkpoints, and the model file format.
 
-from .augment import Augmenter
-from .checkpoint import load_model, save_model
-from .config import TrainConfig
-from .fit import FitResult, class_weights_for, fit, predict_proba, seed_everything
+Names are imported on first use (PEP 562), so reading a run config (``TrainConfig``) does not
+import Lightning.
+"""
 
-__all__ = ["Augmenter", "FitResult", "TrainConfig", "class_weights_for", "fit", "load_model", "predict_proba", "save_model", "seed_everything"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {"Augmenter": "augment", "load_model": "checkpoint", "save_model": "checkpoint", "TrainConfig": "config",
+          "FitResult": "fit", "class_weights_for": "fit", "fit": "fit", "predict_proba": "fit",
+          "seed_everything": "fit"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value  # importing submodule ``fit`` set the package attribute to the module
+    return value

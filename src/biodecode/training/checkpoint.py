@@ -14,7 +14,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from ..atomic import atomic_path
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from ..models import BiosignalModel, create_model
 
 FORMAT = "biodecode-model/1"
@@ -40,7 +40,7 @@ def save_model(path: str | os.PathLike, model: BiosignalModel, **meta: Any) -> P
         "meta": meta,
     }
     if payload["model_name"] is None:
-        raise ValueError("save_model: the model was not built with create_model(); its name is unknown")
+        raise ConfigError("save_model: the model was not built with create_model(); its name is unknown")
     return atomic_torch_save(payload, path)
 
 

@@ -8,7 +8,7 @@ import os
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import lightning as L
 import numpy as np
@@ -49,6 +49,17 @@ class _History(Callback):
             if k in m:
                 row[k] = float(m[k])
         self.rows.append(row)
+
+
+class _EpochReport(Callback):
+    """Calls ``report(row)`` on the main process after each epoch with that epoch's history row."""
+
+    def __init__(self, history: _History, report: Callable[[dict[str, float]], None]) -> None:
+        self.history, self.report = history, report
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero and self.history.rows:
+            self.report(dict(self.history.rows[-1]))
 
 
 class _BestWeights(Callback):
@@ -139,11 +150,13 @@ def fit(
     n_classes: int | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     resume_from: str | os.PathLike | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``X_train (n, C, T)``, ``y_train (n,)``; early-stop on ``(X_val, y_val)``.
 
     With ``checkpoint_dir`` a ``last.ckpt`` is written (atomically) after every epoch;
-    ``resume_from`` continues from such a file (read with ``weights_only=True``).
+    ``resume_from`` continues from such a file (read with ``weights_only=True``). ``on_epoch(row)``
+    is called after each epoch with its history row (``epoch, train_loss, val_loss, val_acc, lr``).
     """
     config = config or TrainConfig()
     if len(X_train) == 0:
@@ -156,6 +169,8 @@ def fit(
     module = BiosignalModule(model, config, n_classes, class_weights_for(y_train, n_classes, config.class_weights))
     history, best = _History(), _BestWeights()
     callbacks: list[Callback] = [history, best]
+    if on_epoch is not None:
+        callbacks.append(_EpochReport(history, on_epoch))
     if has_val:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=config.patience, mode="min"))
     if checkpoint_dir is not None:

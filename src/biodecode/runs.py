@@ -1,0 +1,93 @@
+"""Run folders: never overwritten by accident, and always saying what state they are in.
+
+A run folder holds the files :func:`biodecode.experiment.run_experiment` writes and a
+``status.json``: ``running`` (with the process id and host), ``done``, or ``failed`` with the
+error message. A run killed outright stays ``running``; :func:`read_status` reports it as
+``interrupted`` once its process is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .evaluation.report import write_json
+
+#: What a run writes into its folder (``evaluate/`` is written later by ``biodecode evaluate``).
+RUN_FILES = ("status.json", "config.yaml", "environment.json", "metrics.json", "metrics.md", "confusion_matrix.png",
+             "learning_curves.png", "folds.json", "model.pt", "evaluate")
+STATUS = "status.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The run's status record, or None when the folder holds no run. A ``running`` run whose
+    process (on this host) is gone is reported as ``interrupted``."""
+    path = Path(run_dir) / STATUS
+    if not path.is_file():
+        return None
+    try:
+        st = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"status": "unknown", "message": f"{path} is unreadable"}
+    if (st.get("status") == "running" and st.get("host") == socket.gethostname()
+            and isinstance(st.get("pid"), int) and not _pid_alive(st["pid"])):
+        st = dict(st, status="interrupted", message="the process running it stopped before it finished")
+    return st
+
+
+def holds_run(run_dir: str | os.PathLike) -> list[str]:
+    """The run files already in ``run_dir`` (empty when it is absent or holds none)."""
+    d = Path(run_dir)
+    return [name for name in RUN_FILES if (d / name).exists()] if d.is_dir() else []
+
+
+def check_run_dir(run_dir: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse a folder that already holds a run unless ``overwrite``. Call before any work."""
+    found = holds_run(run_dir)
+    if found and not overwrite:
+        st = read_status(run_dir) or {}
+        state = f" (status: {st.get('status')})" if st else ""
+        raise ConfigError(f"{run_dir}: already holds a run{state} ({', '.join(found[:4])}...); choose another "
+                          f"output folder, or overwrite it (--overwrite, or overwrite=True)")
+
+
+def start_run(run_dir: str | os.PathLike, overwrite: bool) -> Path:
+    """Create the run folder (removing an old run's files when ``overwrite``) and mark it running."""
+    d = Path(run_dir)
+    check_run_dir(d, overwrite)
+    for name in holds_run(d):
+        p = d / name
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    d.mkdir(parents=True, exist_ok=True)
+    set_status(d, "running", started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return d
+
+
+def set_status(run_dir: str | os.PathLike, status: str, **extra: Any) -> None:
+    """Write ``status.json`` (atomically), keeping fields written before."""
+    d = Path(run_dir)
+    old = {}
+    if (d / STATUS).is_file():
+        try:
+            old = json.loads((d / STATUS).read_text())
+        except (OSError, ValueError):
+            old = {}
+    record = dict(old, status=status, pid=os.getpid(), host=socket.gethostname(),
+                  updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
+    write_json(d / STATUS, record)

@@ -1,0 +1,91 @@
+"""Run configs and model settings: every mistyped or impossible value is a ConfigError naming the
+key and the value, found before any data is read or any training library is imported."""
+
+import subprocess
+import sys
+
+import pytest
+
+from biodecode.config import RunConfig
+from biodecode.errors import ConfigError
+from biodecode.models import create_model
+from biodecode.training import TrainConfig
+
+
+@pytest.mark.parametrize("config,message", [
+    ({"train": {"max_epochs": "ten"}}, "train.max_epochs: expected an integer, got 'ten'"),
+    ({"train": {"lr": "fast"}}, "train.lr: expected a number, got 'fast'"),
+    ({"seed": "abc"}, "seed: expected an integer, got 'abc'"),
+    ({"seed": -1}, "seed must be in 0..2"),
+    ({"train": {"batch_size": 2.7}}, "train.batch_size: expected an integer, got 2.7"),
+    ({"train": {"lr": 1e400}}, "train.lr: expected a finite number, got inf"),
+    ({"train": {"progress_bar": "yes"}}, "train.progress_bar: expected true or false"),
+    ({"train": {"patience": -3}}, "train.patience must be >= 0"),
+    ({"data": {"subjects": 5}}, "data.subjects: expected a list, got 5"),
+    ({"data": {"tmin": 2.0, "tmax": 1.0}}, r"data.tmax \(1.0\) must be after data.tmin \(2.0\)"),
+    ({"data": {"window_s": 0}}, "data.window_s must be positive"),
+    ({"model": {"kwargs": [1]}}, "model.kwargs: expected a mapping"),
+    ({"protocol": {"n_folds": 1}}, "protocol.n_folds must be at least 2"),
+])
+def test_mistyped_values_name_the_key_and_value(config, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.from_dict(config)
+
+
+def test_yaml_number_strings_are_read_as_numbers():
+    # YAML 1.1 (PyYAML) reads 1e-3 and 1e9 as text; they are numbers where a number is wanted
+    cfg = RunConfig.from_dict({"train": {"lr": "1e-3", "max_epochs": "1e2"}, "seed": 7.0})
+    assert cfg.train.lr == 0.001 and cfg.train.max_epochs == 100 and cfg.seed == 7 == cfg.train.seed
+    assert isinstance(cfg.train.max_epochs, int) and isinstance(cfg.seed, int)
+
+
+def test_train_config_checks_types_when_built_directly():
+    with pytest.raises(ConfigError, match="train.lr"):
+        TrainConfig(lr="fast")
+    assert TrainConfig(lr=1).lr == 1.0 and isinstance(TrainConfig(lr=1).lr, float)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"F1": -4}, "F1=-4: must be a positive integer"),
+    ({"F1": 2.5}, "F1=2.5: expected an integer"),
+    ({"F1": "8"}, "F1='8': expected an integer"),
+    ({"dropout": 1.5}, "dropout=1.5: a dropout rate must be in"),
+    ({"spatial_first": 1}, "spatial_first=1: expected true or false"),
+])
+def test_bad_model_settings_are_config_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        create_model("eegnet", 8, 320, 2, sfreq=160.0, **kwargs)
+
+
+def test_list_settings_are_checked():
+    with pytest.raises(ConfigError, match=r"widths=\[64, 0\]: expected a list of positive integers"):
+        create_model("resnet1d", 8, 320, 2, widths=[64, 0])
+
+
+def test_an_error_torch_raises_while_building_is_a_config_error(monkeypatch):
+    import torch
+
+    from biodecode.models import registry
+
+    class Broken(registry.model_class("shallow")):
+        def __init__(self, *args, **kwargs):
+            torch.empty(-1)  # what torch says for an impossible layer size
+
+    monkeypatch.setitem(registry._REGISTRY, "broken", registry._Entry(Broken))
+    with pytest.raises(ConfigError, match="model 'broken' cannot be built with its defaults for 8 channels x 500"):
+        create_model("broken", 8, 500, 2)
+
+
+def test_bad_shapes_are_config_errors():
+    with pytest.raises(ConfigError, match="n_channels must be a positive integer"):
+        create_model("shallow", 0, 500, 2)
+
+
+def test_a_typo_is_reported_before_the_training_libraries_are_imported(tmp_path):
+    code = ("import sys\nfrom biodecode.cli import main\n"
+            f"rc = main(['train', '--model', 'eegnett', '--out', {str(tmp_path / 'x')!r}])\n"
+            "assert rc == 2, rc\nassert 'lightning' not in sys.modules, 'lightning was imported first'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "unknown model 'eegnett'" in proc.stderr
+    assert not (tmp_path / "x").exists()
