@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -216,9 +217,85 @@ def test_deploy_cli_errors_are_clear(run_dir, tmp_path, capsys):
         (["stream", "--model", str(run_dir / "model.pt"), "--replay", str(bad)], r"three\.npy: 3 channels, the model expects 8"),
         (["bench-latency", str(tmp_path)], r"no model\.pt / export/model\.onnx found"),
         (["stream", "--model", str(run_dir / "model.pt"), "--replay", str(tmp_path / "rate250.hea")],
-         r"rate250\.hea: 250\.0 Hz, but the model expects 160\.0 Hz"),
+         r"rate250\.hea: 250 Hz, but the model expects 160 Hz"),
     ]
     for args, pattern in cases:
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert re.search(pattern, err), (args, err)
+
+
+def test_damaged_model_files_get_messages_not_tracebacks(run_dir, tmp_path, capsys):
+    import re
+
+    import torch
+
+    payload = torch.load(run_dir / "model.pt", weights_only=True)
+    variants = {
+        "wrong_shape.pt": dict(payload, state_dict={k: v[:1] if v.ndim else v for k, v in payload["state_dict"].items()}),
+        "no_weights.pt": {k: v for k, v in payload.items() if k != "state_dict"},
+        "bad_settings.pt": dict(payload, model_kwargs={"F1": -3}),
+        "empty_weights.pt": dict(payload, state_dict={}),
+    }
+    for name, obj in variants.items():
+        torch.save(obj, tmp_path / name)
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07 not a protobuf" * 8)
+    (tmp_path / "bad.ts").write_bytes(b"PK\x03\x04 not a zip")
+    rec = tmp_path / "rec.npy"
+    np.save(rec, np.zeros((8, 800), np.float32))
+    cases = [
+        (["evaluate", str(tmp_path / "wrong_shape.pt")], r"wrong_shape\.pt: its weights do not fit a eegnet for 8 channels"),
+        (["evaluate", str(tmp_path / "no_weights.pt")], r"no_weights\.pt: model file lacks \['state_dict'\]"),
+        (["evaluate", str(tmp_path / "bad_settings.pt")], r"bad_settings\.pt: the model it describes cannot be built: .*F1=-3"),
+        (["evaluate", str(tmp_path / "empty_weights.pt")], r"empty_weights\.pt: its weights do not fit .*Missing key"),
+        (["stream", "--model", str(tmp_path / "bad.onnx"), "--replay", str(rec)], r"bad\.onnx: not a readable ONNX model"),
+        (["bench-latency", str(tmp_path / "bad.ts"), "--seconds", "1"], r"bad\.ts: not a readable TorchScript model"),
+    ]
+    for args, pattern in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert re.search(pattern, err) and "Traceback" not in err, (args, err)
+
+
+@pytest.mark.parametrize("flag,value", [("--chunk", "0"), ("--chunk", "-5"), ("--hop", "0"), ("--max-seconds", "-1"),
+                                        ("--hop", "nan"), ("--chunk", "2.5")])
+def test_stream_arguments_are_checked(run_dir, tmp_path, capsys, flag, value):
+    rec = tmp_path / "rec.npy"
+    np.save(rec, np.zeros((8, 800), np.float32))
+    with pytest.raises(SystemExit) as exc:
+        main(["stream", "--model", str(run_dir / "model.pt"), "--replay", str(rec), flag, value])
+    assert exc.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
+
+
+def test_stream_decoder_and_replay_reject_impossible_settings(run_dir):
+    from biodecode.deploy.stream import StreamDecoder, replay
+    from biodecode.errors import ConfigError
+
+    pred = load_predictor(run_dir / "model.pt")
+    with pytest.raises(ConfigError, match="hop_s must be at least one sample"):
+        StreamDecoder(pred, hop_s=0.001)  # under one sample at 160 Hz: it used to decide on every sample
+    with pytest.raises(ConfigError, match="chunk_size must be a positive"):
+        list(replay(StreamDecoder(pred), np.zeros((8, 100), np.float32), 0))
+
+
+def test_replay_matches_channels_by_name_and_warns_when_none_match(run_dir, tmp_path, caplog):
+    from biodecode.deploy.stream import StreamDecoder, load_replay
+    from biodecode.errors import ConfigError
+
+    dec = StreamDecoder(load_predictor(run_dir / "model.pt"))
+    names = list(dec.ch_names)
+    data = np.arange(8 * 400, dtype=float).reshape(8, 400)
+    csv = tmp_path / "reordered.csv"
+    pd.DataFrame(data[::-1].T, columns=names[::-1]).to_csv(csv, index=False)
+    np.testing.assert_allclose(load_replay(csv, dec), data)  # put back in the model's order by name
+    other = tmp_path / "other.csv"
+    pd.DataFrame(data.T, columns=[f"EMG{i}" for i in range(8)]).to_csv(other, index=False)
+    with caplog.at_level("WARNING"):
+        np.testing.assert_allclose(load_replay(other, dec), data)
+    assert "none of its channel names" in caplog.text and "file order" in caplog.text
+    some = tmp_path / "some.csv"
+    pd.DataFrame(data.T, columns=names[:4] + [f"X{i}" for i in range(4)]).to_csv(some, index=False)
+    with pytest.raises(ConfigError, match=r"some\.csv: lacks the model's channel\(s\)"):
+        load_replay(some, dec)
+    np.testing.assert_allclose(load_replay(csv, dec, max_seconds=1.0), data[:, :160])

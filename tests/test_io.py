@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from biodecode import DataFormatError
+from biodecode import ConfigError, DataFormatError
 from biodecode.io import check_edf_header, read, read_csv, read_edf, read_npy, read_wfdb
 
 pytestmark = pytest.mark.realdata
@@ -83,6 +83,34 @@ def test_csv_with_header_names_channels(tmp_path):
 def test_missing_file(tmp_path, name, kw):
     with pytest.raises(FileNotFoundError, match="nothere"):
         read(tmp_path / name, **kw)
+
+
+def test_a_directory_is_not_called_missing(tmp_path):
+    (tmp_path / "run.edf").mkdir()
+    with pytest.raises(DataFormatError, match=r"run\.edf: is a directory, not a file"):
+        read(tmp_path / "run.edf")
+    with pytest.raises(DataFormatError, match="is a directory"):
+        read_csv(tmp_path / "run.edf", sfreq=100)
+
+
+def test_csv_with_blank_lines_before_its_header(tmp_path):
+    (tmp_path / "b.csv").write_text("\n\nFp1,Fp2\n1,2\n3,4\n")
+    rec = read(tmp_path / "b.csv", sfreq=100)
+    assert rec.ch_names == ["Fp1", "Fp2"] and rec.data.tolist() == [[1, 3], [2, 4]]
+    (tmp_path / "blank.csv").write_text("\n \n\n")
+    with pytest.raises(DataFormatError, match=r"blank\.csv: only blank lines"):
+        read(tmp_path / "blank.csv", sfreq=100)
+
+
+def test_a_value_too_large_is_called_infinite_not_nan(tmp_path):
+    (tmp_path / "big.csv").write_text("a,b\n1e400,2\n3,4\n")
+    with pytest.raises(DataFormatError, match=r"channel 'a' has 1 infinite value\(s\) \(inf, or a number too large"):
+        read(tmp_path / "big.csv", sfreq=100)
+
+
+def test_options_a_reader_does_not_take_are_named(edf_path):
+    with pytest.raises(ConfigError, match="takes no \\['sfreq'\\] .*carry their own sampling rate"):
+        read(edf_path, sfreq=160.0)
 
 
 def test_unknown_extension(tmp_path):
@@ -171,7 +199,7 @@ def test_wfdb_missing_signal_file(tmp_path, data_dir):
 
 def test_csv_nan_names_channel(tmp_path):
     (tmp_path / "nan.csv").write_text("1,2\n3,nan\n5,6\n")
-    with pytest.raises(DataFormatError, match=r"nan\.csv: channel 'ch2' has 1 non-finite values .* sample 1"):
+    with pytest.raises(DataFormatError, match=r"nan\.csv: channel 'ch2' has 1 NaN \(missing\) value\(s\), first at sample 1"):
         read(tmp_path / "nan.csv", sfreq=100)
     assert np.isnan(read(tmp_path / "nan.csv", sfreq=100, allow_nan=True).data[1, 1])
 
@@ -180,7 +208,7 @@ def test_npy_nan_names_channel(tmp_path):
     arr = np.zeros((2, 10))
     arr[0, 3] = np.inf
     np.save(tmp_path / "inf.npy", arr)
-    with pytest.raises(DataFormatError, match=r"inf\.npy: channel 'x' has 1 non-finite"):
+    with pytest.raises(DataFormatError, match=r"inf\.npy: channel 'x' has 1 infinite value"):
         read(tmp_path / "inf.npy", sfreq=10, ch_names=["x", "y"])
 
 

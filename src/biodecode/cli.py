@@ -297,27 +297,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_stream(args: argparse.Namespace) -> int:
     from .deploy.predictor import load_predictor
-    from .deploy.stream import StreamDecoder, lsl_decisions, replay
+    from .deploy.stream import StreamDecoder, load_replay, lsl_decisions, replay
 
     dec = StreamDecoder(load_predictor(args.model), hop_s=args.hop)
     if args.lsl:
         decisions = lsl_decisions(dec, args.lsl, max_seconds=args.max_seconds)
     else:
-        from .io import read
-
-        kwargs = {"sfreq": dec.sfreq} if Path(args.replay).suffix.lower() in {".csv", ".txt", ".tsv", ".npy"} else {}
-        rec = read(args.replay, **kwargs)
-        if rec.ch_names != dec.ch_names:
-            from .montage import standardize_channel_name
-
-            rec = rec.replace(ch_names=[standardize_channel_name(c) for c in rec.ch_names])
-            rec = rec.pick(dec.ch_names) if set(dec.ch_names) <= set(rec.ch_names) else rec
-        if rec.sfreq != dec.sfreq:
-            raise ConfigError(f"{args.replay}: {rec.sfreq} Hz, but the model expects {dec.sfreq} Hz")
-        if rec.n_channels != len(dec.ch_names):
-            raise ConfigError(f"{args.replay}: {rec.n_channels} channels, the model expects {len(dec.ch_names)}")
-        n = rec.n_samples if args.max_seconds is None else min(rec.n_samples, int(args.max_seconds * rec.sfreq))
-        decisions = replay(dec, rec.data[:, :n], args.chunk, realtime=args.realtime)
+        decisions = replay(dec, load_replay(args.replay, dec, args.max_seconds), args.chunk, realtime=args.realtime)
     for d in decisions:
         probs = " ".join(f"{c}={p:.2f}" for c, p in zip(dec.classes, d.proba))
         print(f"t={d.time:8.3f}s  {d.label:>12s}  {probs}  latency {d.latency_s * 1e3:.2f} ms"
@@ -341,6 +327,21 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- parser
 
+def _positive(kind: type):
+    """An argparse type: a number of ``kind`` that is > 0 (and finite)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {'integer' if kind is int else 'number'}, "
+                                             f"got {text!r}") from None
+        if not (value > 0 and value != float("inf")):
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="biodecode", description="Deep learning for EEG, ECG and EMG classification.")
     p.add_argument("-v", "--verbose", action="store_true", help="log INFO messages")
@@ -356,10 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_datasets)
 
     m = sub.add_parser("models", help="list models with parameter and MAC counts")
-    m.add_argument("--n-channels", type=int, default=64)
-    m.add_argument("--n-times", type=int, default=480)
-    m.add_argument("--n-classes", type=int, default=2)
-    m.add_argument("--sfreq", type=float, default=160.0)
+    m.add_argument("--n-channels", type=_positive(int), default=64)
+    m.add_argument("--n-times", type=_positive(int), default=480)
+    m.add_argument("--n-classes", type=_positive(int), default=2)
+    m.add_argument("--sfreq", type=_positive(float), default=160.0)
     m.add_argument("--markdown", action="store_true")
     m.set_defaults(func=cmd_models)
 
@@ -371,10 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model")
     t.add_argument("--protocol", help="within-subject, cross-subject, loso, cross-session, cross-run, inter-patient, "
                                       "intra-patient (see docs/protocols.md)")
-    t.add_argument("--folds", type=int)
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
+    t.add_argument("--folds", type=_positive(int))
+    t.add_argument("--epochs", type=_positive(int))
+    t.add_argument("--batch-size", type=_positive(int))
+    t.add_argument("--lr", type=_positive(float))
     t.add_argument("--seed", type=int)
     t.add_argument("--data-dir")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -407,24 +408,24 @@ def build_parser() -> argparse.ArgumentParser:
     src = st.add_mutually_exclusive_group(required=True)
     src.add_argument("--lsl", metavar="NAME", help="LSL stream name")
     src.add_argument("--replay", metavar="FILE", help="a recording file to replay")
-    st.add_argument("--hop", type=float, default=0.25, help="seconds between decisions")
-    st.add_argument("--chunk", type=int, default=8, help="samples per chunk when replaying")
+    st.add_argument("--hop", type=_positive(float), default=0.25, help="seconds between decisions")
+    st.add_argument("--chunk", type=_positive(int), default=8, help="samples per chunk when replaying")
     st.add_argument("--realtime", action="store_true", help="replay at the recording's rate (default: as fast as possible)")
-    st.add_argument("--max-seconds", type=float)
+    st.add_argument("--max-seconds", type=_positive(float), help="stop after this many seconds of signal")
     st.set_defaults(func=cmd_stream)
 
     bl = sub.add_parser("bench-latency", help="p50/p99 decision latency: PyTorch eager, ONNX Runtime float32 and int8")
     bl.add_argument("target", help="a run folder (after `biodecode export`) or a model file")
-    bl.add_argument("--seconds", type=float, default=60.0)
-    bl.add_argument("--chunk", type=int, default=8)
-    bl.add_argument("--hop", type=float, default=0.25)
-    bl.add_argument("--threads", type=int, default=1)
+    bl.add_argument("--seconds", type=_positive(float), default=60.0)
+    bl.add_argument("--chunk", type=_positive(int), default=8)
+    bl.add_argument("--hop", type=_positive(float), default=0.25)
+    bl.add_argument("--threads", type=_positive(int), default=1)
     bl.set_defaults(func=cmd_bench_latency)
 
     demo = sub.add_parser("demo", help="end-to-end run on built-in SYNTHETIC data (no download)")
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--model", default="eegnet")
-    demo.add_argument("--epochs", type=int, default=40)
+    demo.add_argument("--epochs", type=_positive(int), default=40)
     demo.set_defaults(func=cmd_demo)
     return p
 

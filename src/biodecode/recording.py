@@ -154,8 +154,7 @@ def check_finite(data: np.ndarray, ch_names: Sequence[str], where: str | Path) -
     bad = ~np.isfinite(data)
     if bad.any():
         ch, sample = np.argwhere(bad)[0]
-        n_bad = int(bad[ch].sum())
-        raise DataFormatError(
-            f"{where}: channel {ch_names[ch]!r} has {n_bad} non-finite values (NaN or inf), "
-            f"first at sample {sample}"
-        )
+        n_nan, n_inf = int(np.isnan(data[ch]).sum()), int(np.isinf(data[ch]).sum())
+        kinds = ([f"{n_nan} NaN (missing) value(s)"] if n_nan else []) + (
+            [f"{n_inf} infinite value(s) (inf, or a number too large for the file's type)"] if n_inf else [])
+        raise DataFormatError(f"{where}: channel {ch_names[ch]!r} has {' and '.join(kinds)}, first at sample {sample}")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataFormatError
 
 
 class Predictor:
@@ -57,9 +57,17 @@ class OnnxPredictor(Predictor):
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.meta = onnx_metadata(path)
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            raise DataFormatError(f"{path}: not a readable ONNX model (truncated or not ONNX?): "
+                                  f"{str(exc).splitlines()[0][:300]}") from None
         self.input = self.session.get_inputs()[0].name
-        self.meta = onnx_metadata(path)
+        missing = [k for k in ("classes", "n_channels", "n_times") if k not in self.meta]
+        if missing:
+            raise DataFormatError(f"{path}: an ONNX model without biodecode's metadata (lacks {missing}); export it "
+                                  f"with `biodecode export`")
         self.name = "onnxruntime-int8" if ".int8" in Path(path).name else "onnxruntime"
 
     def logits(self, X: np.ndarray) -> np.ndarray:
@@ -75,8 +83,16 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
         return OnnxPredictor(path)
     if path.suffix == ".ts":
         files = {"biodecode.json": ""}
-        module = torch.jit.load(str(path), _extra_files=files)
-        return TorchPredictor(module, json.loads(files["biodecode.json"] or "{}"), name="torchscript")
+        try:
+            module = torch.jit.load(str(path), _extra_files=files)
+            meta = json.loads(files["biodecode.json"] or "{}")
+        except Exception as exc:  # torch raises RuntimeError with a long internal message
+            raise DataFormatError(f"{path}: not a readable TorchScript model (truncated or not TorchScript?): "
+                                  f"{str(exc).splitlines()[0][:200]}") from None
+        if not meta:
+            raise DataFormatError(f"{path}: a TorchScript model without biodecode's metadata; export it with "
+                                  f"`biodecode export --format torchscript`")
+        return TorchPredictor(module, meta, name="torchscript")
     if path.suffix == ".pt":
         from ..training import load_model
 

@@ -16,8 +16,10 @@ Irregular input never crashes the loop and is always counted in :class:`StreamSt
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -96,7 +98,9 @@ class StreamDecoder:
         if not self.ch_names or self.n_times <= 0:
             raise ConfigError("StreamDecoder: channel names and window length are unknown; pass ch_names= and n_times=")
         self.classes = list(meta.get("classes") or [str(i) for i in range(len(predictor.logits(np.zeros((1, len(self.ch_names), self.n_times), np.float32))[0]))])
-        self.hop = max(1, int(round(hop_s * self.sfreq)))
+        if not (isinstance(hop_s, (int, float)) and np.isfinite(hop_s) and hop_s * self.sfreq >= 1):
+            raise ConfigError(f"StreamDecoder: hop_s must be at least one sample (1/{self.sfreq:g} s), got {hop_s!r}")
+        self.hop = int(round(hop_s * self.sfreq))
         self.pipeline_config = list(preprocessing if preprocessing is not None else _pipeline_of(meta))
         self.max_gap = int(round(max_gap_s * self.sfreq))
         self.jitter = max(0, int(round(jitter_s * self.sfreq)))  # timestamp noise tolerated as contiguous
@@ -215,6 +219,8 @@ class StreamDecoder:
 def replay(decoder: StreamDecoder, data: np.ndarray, chunk_size: int = 16, realtime: bool = False,
            timestamps: bool = True) -> Iterator[Decision]:
     """Feed a recording ``(n_channels, n_samples)`` chunk by chunk, as fast as possible or in real time."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ConfigError(f"replay: chunk_size must be a positive number of samples, got {chunk_size!r}")
     start = time.perf_counter()
     for i in range(0, data.shape[1], chunk_size):
         if realtime:
@@ -222,6 +228,40 @@ def replay(decoder: StreamDecoder, data: np.ndarray, chunk_size: int = 16, realt
             if delay > 0:
                 time.sleep(delay)
         yield from decoder.push(data[:, i:i + chunk_size], i / decoder.sfreq if timestamps else None)
+
+
+def load_replay(path: str | os.PathLike, decoder: StreamDecoder, max_seconds: float | None = None) -> np.ndarray:
+    """A recording file as the decoder's input ``(n_channels, n_samples)``: channels picked and
+    ordered by name (standard 10-20 spellings matched), the sampling rate checked, cut to
+    ``max_seconds``. A file whose channel names match none of the model's is taken in file order,
+    with a warning; one that has some of them but not all is a ConfigError naming the missing ones."""
+    from ..io import read
+    from ..montage import standardize_channel_name
+
+    path = Path(path)
+    kwargs = {"sfreq": decoder.sfreq} if path.suffix.lower() in {".csv", ".txt", ".tsv", ".npy"} else {}
+    rec = read(path, **kwargs)
+    if rec.sfreq != decoder.sfreq:
+        raise ConfigError(f"{path}: {rec.sfreq:g} Hz, but the model expects {decoder.sfreq:g} Hz; resample it first")
+    if rec.ch_names != decoder.ch_names:
+        std = [standardize_channel_name(c) for c in rec.ch_names]
+        want = [standardize_channel_name(c) for c in decoder.ch_names]
+        found = [c for c in want if c in std]
+        if len(found) == len(want):
+            rec = rec.replace(ch_names=std).pick(want)
+        elif found:
+            missing = [c for c in decoder.ch_names if standardize_channel_name(c) not in std]
+            raise ConfigError(f"{path}: lacks the model's channel(s) {missing[:8]}"
+                              + (f" ... ({len(missing)} in all)" if len(missing) > 8 else "") + f"; it has {rec.ch_names[:8]}")
+        else:
+            log.warning("%s: none of its channel names (%s...) is one of the model's (%s...); replaying its %d channels "
+                        "in file order as the model's", path, rec.ch_names[:3], decoder.ch_names[:3], rec.n_channels)
+    if rec.n_channels != len(decoder.ch_names):
+        raise ConfigError(f"{path}: {rec.n_channels} channels, the model expects {len(decoder.ch_names)}")
+    if max_seconds is not None and not (np.isfinite(max_seconds) and max_seconds > 0):
+        raise ConfigError(f"max_seconds must be positive, got {max_seconds!r}")
+    n = rec.n_samples if max_seconds is None else min(rec.n_samples, int(round(max_seconds * rec.sfreq)))
+    return rec.data[:, :n]
 
 
 def lsl_decisions(decoder: StreamDecoder, name: str, *, timeout: float = 5.0, max_seconds: float | None = None,

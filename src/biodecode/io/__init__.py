@@ -6,13 +6,15 @@ CSV/TXT and NPY (which need ``sfreq=``).
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from ..recording import Recording
 from .arrays import read_csv, read_npy
 from .edf import check_edf_header, read_edf
+from .paths import existing_file
 from .wfdb_io import read_annotations, read_wfdb
 
 __all__ = ["read", "read_edf", "read_wfdb", "read_annotations", "read_csv", "read_npy", "check_edf_header"]
@@ -38,12 +40,19 @@ def read(path: str | Path, **kwargs: Any) -> Recording:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _BY_SUFFIX and path.with_name(path.name + ".hea").is_file():
-        return read_wfdb(path, **kwargs)
-    if suffix not in _BY_SUFFIX:
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file")
-        raise DataFormatError(
-            f"{path}: unknown file type {suffix or '(no extension)'!r}; supported: "
-            f"{', '.join(sorted(_BY_SUFFIX))} or a WFDB record name"
-        )
-    return _BY_SUFFIX[suffix](path, **kwargs)
+        reader = read_wfdb
+    else:
+        existing_file(path)
+        if suffix not in _BY_SUFFIX:
+            raise DataFormatError(
+                f"{path}: unknown file type {suffix or '(no extension)'!r}; supported: "
+                f"{', '.join(sorted(_BY_SUFFIX))} or a WFDB record name"
+            )
+        reader = _BY_SUFFIX[suffix]
+    takes = inspect.signature(reader).parameters
+    unknown = sorted(k for k in kwargs if k not in takes)
+    if unknown:
+        raise ConfigError(f"{path}: the {reader.__name__} reader takes no {unknown} "
+                          + ("(EDF/BDF/GDF and WFDB files carry their own sampling rate)" if "sfreq" in unknown else
+                             f"(it takes {sorted(k for k in takes if k != 'path')})"))
+    return reader(path, **kwargs)

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .paths import existing_file
 from ..errors import DataFormatError
 from ..recording import UNITS, Recording, check_finite
 
@@ -60,13 +61,13 @@ def read_csv(
     """
     import pandas as pd
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = existing_file(path)
     with open(path, "r", errors="replace") as f:
-        first = f.readline()
-    if not first.strip():
-        raise DataFormatError(f"{path}: empty file")
+        skip, first = 0, f.readline()
+        while first and not first.strip():  # blank lines before the first row
+            skip, first = skip + 1, f.readline()
+    if not first:
+        raise DataFormatError(f"{path}: empty file" if skip == 0 else f"{path}: only blank lines, no samples")
     sep = delimiter or ("," if "," in first else ("\t" if "\t" in first else r"\s+"))
     tokens = [t for t in (first.split(sep) if sep != r"\s+" else first.split()) if t.strip()]
     try:
@@ -75,7 +76,8 @@ def read_csv(
     except ValueError:
         header = 0
     try:
-        frame = pd.read_csv(path, sep=sep, header=header, usecols=usecols, engine="c" if sep != r"\s+" else "python")
+        frame = pd.read_csv(path, sep=sep, header=header, usecols=usecols, skiprows=skip, skip_blank_lines=True,
+                            engine="c" if sep != r"\s+" else "python")
     except Exception as exc:
         raise DataFormatError(f"{path}: could not be parsed as delimited numbers: {exc}") from exc
     try:
@@ -101,9 +103,7 @@ def read_npy(
     allow_nan: bool = False,
 ) -> Recording:
     """Read a 2-D ``.npy`` array, ``(n_channels, n_samples)`` unless ``channels_first=False``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = existing_file(path)
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as exc:

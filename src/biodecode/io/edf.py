@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .paths import existing_file
 from ..errors import DataFormatError
 from ..recording import UNITS, Events, Recording, check_finite
 
@@ -276,9 +277,7 @@ def read_edf(
     """
     import mne
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = existing_file(path)
     suffix = path.suffix.lower()
     if suffix in _BYTES_PER_SAMPLE:
         hdr = read_edf_header(path)

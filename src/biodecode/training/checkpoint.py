@@ -55,9 +55,24 @@ def load_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[Bios
         raise DataFormatError(f"{path}: not a readable biodecode model file (truncated or not a checkpoint?): {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataFormatError(f"{path}: not a biodecode model file (format {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r})")
-    model = create_model(payload["model_name"], payload["n_channels"], payload["n_times"], payload["n_classes"],
-                         sfreq=payload["sfreq"], **payload["model_kwargs"])
-    model.load_state_dict(payload["state_dict"])
+    missing = [k for k in ("model_name", "model_kwargs", "n_channels", "n_times", "n_classes", "sfreq", "state_dict",
+                           "meta") if k not in payload]
+    if missing:
+        raise DataFormatError(f"{path}: model file lacks {missing} (damaged, or written by another tool)")
+    if not isinstance(payload["model_kwargs"], dict) or not isinstance(payload["state_dict"], dict):
+        raise DataFormatError(f"{path}: model_kwargs and state_dict must be mappings")
+    try:
+        model = create_model(payload["model_name"], payload["n_channels"], payload["n_times"], payload["n_classes"],
+                             sfreq=payload["sfreq"], **payload["model_kwargs"])
+    except ConfigError as exc:
+        raise DataFormatError(f"{path}: the model it describes cannot be built: {exc}") from None
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = "; ".join(line.strip() for line in first[1:4]) or first[0] if first else type(exc).__name__
+        raise DataFormatError(f"{path}: its weights do not fit a {payload['model_name']} for {payload['n_channels']} "
+                              f"channels x {payload['n_times']} samples, {payload['n_classes']} classes ({detail[:400]})") from None
     return model.eval(), payload["meta"]
 
 
