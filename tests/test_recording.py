@@ -33,7 +33,7 @@ def test_recording_rejects_inconsistent_fields(kw, match):
 def test_check_finite_names_channel_and_sample():
     data = np.zeros((2, 100))
     data[1, 42] = np.nan
-    with pytest.raises(DataFormatError, match=r"channel 'b' has 1 non-finite .* sample 42"):
+    with pytest.raises(DataFormatError, match=r"channel 'b' has 1 NaN \(missing\) value\(s\), first at sample 42"):
         _rec(data=data, source="x.edf").check_finite()
 
 
