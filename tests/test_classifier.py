@@ -11,6 +11,7 @@ from biodecode.preprocessing import Pipeline
 from biodecode.windows import make_event_windows
 
 
+@pytest.mark.filterwarnings("ignore:Skipping check check_array_api_input")  # scikit-learn, not ours
 def test_sklearn_estimator_checks():
     est = BiosignalClassifier(model="lstm", model_kwargs={"hidden_size": 8, "num_layers": 1}, max_epochs=30,
                               batch_size=32, lr=3e-2)

@@ -66,12 +66,18 @@ def run_dir(tmp_path_factory):
 
 
 def test_export_run_parity_int8_and_card(run_dir, capsys):
-    assert main(["export", str(run_dir), "--format", "onnx", "torchscript"]) == 0
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["export", str(run_dir), "--format", "onnx", "pt2"]) == 0
+    # torch.export and its ONNX exporter: no deprecation notice, no constant-folding chatter
+    assert not [str(w.message)[:120] for w in caught], [str(w.message)[:120] for w in caught]
     ex = run_dir / "export"
-    assert {"model.onnx", "model.int8.onnx", "model.ts", "model_card.json", "model_card.md", "export_report.json"} <= {
+    assert {"model.onnx", "model.int8.onnx", "model.pt2", "model_card.json", "model_card.md", "export_report.json"} <= {
         p.name for p in ex.iterdir()}
     rep = json.loads((ex / "export_report.json").read_text())
-    assert rep["onnx"]["max_abs_diff"] <= 1e-4 and rep["torchscript"]["max_abs_diff"] <= 1e-4
+    assert rep["onnx"]["max_abs_diff"] <= 1e-4 and rep["pt2"]["max_abs_diff"] <= 1e-4
     assert rep["onnx"]["n_windows"] > 10
     assert abs(rep["onnx"]["accuracy"] - rep["accuracy_pytorch"]) < 1e-9
     assert abs(rep["int8"]["accuracy_change"]) <= 0.1 and rep["int8"]["bytes"] < rep["onnx"]["bytes"]
@@ -241,6 +247,7 @@ def test_damaged_model_files_get_messages_not_tracebacks(run_dir, tmp_path, caps
         torch.save(obj, tmp_path / name)
     (tmp_path / "bad.onnx").write_bytes(b"\x08\x07 not a protobuf" * 8)
     (tmp_path / "bad.ts").write_bytes(b"PK\x03\x04 not a zip")
+    (tmp_path / "bad.pt2").write_bytes(b"PK\x03\x04 not a zip")
     rec = tmp_path / "rec.npy"
     np.save(rec, np.zeros((8, 800), np.float32))
     cases = [
@@ -250,6 +257,7 @@ def test_damaged_model_files_get_messages_not_tracebacks(run_dir, tmp_path, caps
         (["evaluate", str(tmp_path / "empty_weights.pt")], r"empty_weights\.pt: its weights do not fit .*Missing key"),
         (["stream", "--model", str(tmp_path / "bad.onnx"), "--replay", str(rec)], r"bad\.onnx: not a readable ONNX model"),
         (["bench-latency", str(tmp_path / "bad.ts"), "--seconds", "1"], r"bad\.ts: not a readable TorchScript model"),
+        (["stream", "--model", str(tmp_path / "bad.pt2"), "--replay", str(rec)], r"bad\.pt2: not a readable torch\.export"),
     ]
     for args, pattern in cases:
         assert main(args) == 2, args

@@ -10,6 +10,7 @@ from torch import nn
 from biodecode import ConfigError
 from biodecode.models import count_macs, count_parameters, create_model, describe_model, list_models
 from biodecode.models.eegnet import EEGNet, eegnet_paper_macs, eegnet_paper_param_count
+from biodecode.deploy.export import export_onnx
 
 ALL = list_models()
 # (n_channels, n_times, sfreq): single-lead ECG, 8-channel EMG, 22-channel EEG
@@ -104,6 +105,7 @@ def test_describe_model_names_paper_and_defaults(name):
 
 
 @pytest.mark.parametrize("name", ALL)
+@pytest.mark.filterwarnings("ignore:The tensor attributes self.lstm._flat_weights")  # torch's nn.LSTM, not ours
 def test_torch_export_and_onnx_match_eager(name, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     model = _make(name, 8, 600, 200.0).eval()
@@ -112,9 +114,7 @@ def test_torch_export_and_onnx_match_eager(name, tmp_path):
         ref = model(x).numpy()
         exported = torch.export.export(model, (x,))
         np.testing.assert_allclose(exported.module()(x).numpy(), ref, rtol=1e-4, atol=1e-5)
-    path = tmp_path / f"{name}.onnx"
-    torch.onnx.export(model, (x,), str(path), input_names=["x"], output_names=["logits"],
-                      dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False, opset_version=17)
+    path = export_onnx(model, tmp_path / f"{name}.onnx", 8, 600)  # the torch.export-based exporter, dynamic batch
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x5 = torch.randn(5, 8, 600)
     with torch.no_grad():

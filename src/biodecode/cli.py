@@ -289,9 +289,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"int8: {q['path']} ({q['bytes'] / 1024:.1f} KiB), accuracy {q['accuracy']:.3f} "
               f"({q['accuracy_change']:+.3f} vs float32), latency {q['latency_ms_batch1']:.2f} ms vs "
               f"{report['onnx']['latency_ms_batch1']:.2f} ms (batch 1)")
-    if "torchscript" in report:
-        print(f"TorchScript: {report['torchscript']['path']}, parity max |diff| {report['torchscript']['max_abs_diff']:.2e}")
-    print(f"model card: {Path(report['onnx']['path'] if 'onnx' in report else report['torchscript']['path']).parent / 'model_card.md'}")
+    if "pt2" in report:
+        print(f"torch.export: {report['pt2']['path']}, parity max |diff| {report['pt2']['max_abs_diff']:.2e}")
+    print(f"model card: {Path(report['onnx']['path'] if 'onnx' in report else report['pt2']['path']).parent / 'model_card.md'}")
     return 0
 
 
@@ -396,15 +396,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score windows the model was fitted on anyway (refused otherwise); the report says so")
     e.set_defaults(func=cmd_evaluate)
 
-    x = sub.add_parser("export", help="export a run's model (ONNX, int8, TorchScript) with parity check and model card")
+    x = sub.add_parser("export", help="export a run's model (ONNX, int8 ONNX, torch.export) with parity check and model card")
     x.add_argument("run_dir")
-    x.add_argument("--format", nargs="+", default=["onnx"], choices=["onnx", "torchscript"])
+    x.add_argument("--format", nargs="+", default=["onnx"], choices=["onnx", "pt2"],
+                   help="onnx (with an int8 model unless --no-quantize) and/or pt2 (a torch.export program)")
     x.add_argument("--no-quantize", action="store_true", help="skip the int8 model")
     x.add_argument("--out", help="folder (default RUN_DIR/export)")
     x.set_defaults(func=cmd_export)
 
     st = sub.add_parser("stream", help="decode a live LSL stream or a replayed recording")
-    st.add_argument("--model", required=True, help="model.onnx, model.int8.onnx, model.ts or model.pt")
+    st.add_argument("--model", required=True, help="model.onnx, model.int8.onnx, model.pt2 or model.pt")
     src = st.add_mutually_exclusive_group(required=True)
     src.add_argument("--lsl", metavar="NAME", help="LSL stream name")
     src.add_argument("--replay", metavar="FILE", help="a recording file to replay")

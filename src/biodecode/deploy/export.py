@@ -1,12 +1,15 @@
-"""Export a trained model to ONNX or TorchScript, with the metadata a deployment needs and a
-parity check against PyTorch."""
+"""Export a trained model to ONNX (the ``torch.export``-based exporter) or a ``torch.export``
+program (``.pt2``), with the metadata a deployment needs and a parity check against PyTorch."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -16,7 +19,7 @@ from ..atomic import atomic_path
 from ..errors import BiodecodeError
 from .predictor import load_predictor
 
-OPSET = 17
+OPSET = 18  # the dynamo exporter's lowest well-supported opset
 INPUT_NAME, OUTPUT_NAME = "x", "logits"
 
 
@@ -24,20 +27,38 @@ class ParityError(BiodecodeError):
     """An exported model's outputs differ from PyTorch's beyond the tolerance."""
 
 
+@contextlib.contextmanager
+def _exporting() -> Iterator[None]:
+    """Run torch.export / the ONNX exporter without their progress lines on standard output and
+    without deprecation notices raised inside torch itself (none comes from biodecode's code)."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        for pattern in (r".*isinstance\(treespec, LeafSpec\).*", r".*_check_is_size will be removed.*",
+                        r"The tensor attributes self\.lstm\._flat_weights.*"):  # nn.LSTM's own cache, inside torch
+            warnings.filterwarnings("ignore", message=pattern)
+        with torch.no_grad():
+            yield
+
+
+def _batch_dynamic(n_channels: int, n_times: int) -> tuple[tuple[torch.Tensor], dict[str, dict[int, Any]]]:
+    """An example input of two windows and the dynamic-shape spec: any batch size, fixed window."""
+    return (torch.zeros(2, n_channels, n_times),), {INPUT_NAME: {0: torch.export.Dim("batch", min=1, max=1 << 20)}}
+
+
 def export_onnx(model: nn.Module, path: str | os.PathLike, n_channels: int, n_times: int,
                 meta: dict[str, Any] | None = None, opset: int = OPSET) -> Path:
-    """ONNX with input ``x`` float32 ``(batch, n_channels, n_times)`` and output ``logits``
-    ``(batch, n_classes)``, dynamic batch; ``meta`` is stored as JSON in the model's
-    ``metadata_props["biodecode"]``. Written to a temporary file, then renamed."""
+    """ONNX through the ``torch.export``-based exporter, with input ``x`` float32 ``(batch,
+    n_channels, n_times)`` and output ``logits`` ``(batch, n_classes)``, dynamic batch; ``meta`` is
+    stored as JSON in the model's ``metadata_props["biodecode"]``. Written to a temporary file,
+    then renamed."""
     import onnx
 
     model = model.eval()
+    args, dynamic = _batch_dynamic(n_channels, n_times)
     with atomic_path(path) as tmp:
-        with torch.no_grad():
-            torch.onnx.export(model, (torch.zeros(1, n_channels, n_times),), str(tmp), input_names=[INPUT_NAME],
-                              output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                              opset_version=opset, dynamo=False)
-        proto = onnx.load(str(tmp))
+        with _exporting():
+            program = torch.onnx.export(model, args, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                        dynamic_shapes=dynamic, opset_version=opset, dynamo=True, optimize=True)
+        proto = program.model_proto
         entry = proto.metadata_props.add()
         entry.key, entry.value = "biodecode", json.dumps(meta or {}, default=str)
         onnx.checker.check_model(proto)
@@ -45,14 +66,16 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, n_channels: int, n_ti
     return Path(path)
 
 
-def export_torchscript(model: nn.Module, path: str | os.PathLike, n_channels: int, n_times: int,
-                       meta: dict[str, Any] | None = None) -> Path:
-    """A traced TorchScript module (``torch.jit.load`` runs it without biodecode installed);
-    ``meta`` goes into the archive as ``extra_files["biodecode.json"]``."""
+def export_pt2(model: nn.Module, path: str | os.PathLike, n_channels: int, n_times: int,
+               meta: dict[str, Any] | None = None) -> Path:
+    """A ``torch.export`` program (``.pt2``; ``torch.export.load(path).module()`` runs it without
+    biodecode installed), dynamic batch; ``meta`` goes into the archive as
+    ``extra_files["biodecode.json"]``."""
+    args, dynamic = _batch_dynamic(n_channels, n_times)
     with atomic_path(path) as tmp:
-        with torch.no_grad():
-            traced = torch.jit.trace(model.eval(), torch.zeros(2, n_channels, n_times))
-        torch.jit.save(traced, str(tmp), _extra_files={"biodecode.json": json.dumps(meta or {}, default=str)})
+        with _exporting():
+            program = torch.export.export(model.eval(), args, dynamic_shapes=dynamic)
+        torch.export.save(program, str(tmp), extra_files={"biodecode.json": json.dumps(meta or {}, default=str)})
     return Path(path)
 
 

@@ -1,4 +1,4 @@
-"""Export a run folder: optimised model -> ONNX (+ int8, + TorchScript), parity on real held-out
+"""Export a run folder: optimised model -> ONNX (+ int8, + a torch.export program), parity on real held-out
 windows, accuracy of the int8 model, and a model card next to the exported files."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..evaluation.report import write_json, write_text_atomic
 from ..spec import WindowSpec
 from ..training import load_model
 from .card import card_markdown, model_card
-from .export import export_onnx, export_torchscript, parity
+from .export import export_onnx, export_pt2, parity
 from .optimize import optimize_for_inference
 from .predictor import OnnxPredictor, TorchPredictor
 
@@ -54,9 +54,10 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quanti
     run = Path(run_dir)
     if not (run / "model.pt").is_file():
         raise FileNotFoundError(f"{run}: no model.pt (is this a biodecode run folder?)")
-    unknown = set(formats) - {"onnx", "torchscript"}
+    unknown = set(formats) - {"onnx", "pt2"}
     if unknown:
-        raise ConfigError(f"export: unknown format(s) {sorted(unknown)}; use onnx and/or torchscript")
+        raise ConfigError(f"export: unknown format(s) {sorted(unknown)}; use onnx and/or pt2 (a torch.export program; "
+                          f"TorchScript is deprecated in torch and no longer written)")
     out = Path(out_dir) if out_dir else run / "export"
     out.mkdir(parents=True, exist_ok=True)
     model, meta = load_model(run / "model.pt")
@@ -93,9 +94,9 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quanti
                               "calibration_windows": int(len(calib_idx))}
             extra.update(accuracy_int8=round(report["int8"]["accuracy"], 4), size_onnx_float32=report["onnx"]["bytes"],
                          size_onnx_int8=report["int8"]["bytes"])
-    if "torchscript" in formats:
-        ts_path = export_torchscript(fast, out / "model.ts", C, T, meta)
-        report["torchscript"] = {"path": str(ts_path), **parity(model, ts_path, X_test[:64])}
+    if "pt2" in formats:
+        pt2_path = export_pt2(fast, out / "model.pt2", C, T, meta)
+        report["pt2"] = {"path": str(pt2_path), **parity(model, pt2_path, X_test[:64])}
     card = model_card(model, C, T, extra)
     fast_card = model_card(fast, C, T)  # what the exported (re-ordered / BN-folded) graph costs
     card["macs_per_window_optimised"] = fast_card["macs_per_window"]

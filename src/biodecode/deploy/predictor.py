@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 import os
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,11 @@ class Predictor:
 
 
 class TorchPredictor(Predictor):
-    def __init__(self, model: torch.nn.Module, meta: dict[str, Any] | None = None, name: str = "pytorch"):
-        self.model, self.meta, self.name = model.eval(), dict(meta or {}), name
+    def __init__(self, model: torch.nn.Module, meta: dict[str, Any] | None = None, name: str = "pytorch",
+                 set_eval: bool = True):
+        """``set_eval=False`` for modules fixed in inference mode when exported (torch.export
+        programs refuse ``.eval()``)."""
+        self.model, self.meta, self.name = model.eval() if set_eval else model, dict(meta or {}), name
 
     @torch.no_grad()
     def logits(self, X: np.ndarray) -> np.ndarray:
@@ -75,23 +79,37 @@ class OnnxPredictor(Predictor):
 
 
 def load_predictor(path: str | os.PathLike) -> Predictor:
-    """``.onnx`` -> ONNX Runtime; ``.ts`` -> TorchScript; ``.pt`` -> a biodecode model file."""
+    """``.onnx`` -> ONNX Runtime; ``.pt2`` -> a torch.export program; ``.pt`` -> a biodecode model
+    file; ``.ts`` -> TorchScript (files written by earlier versions)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
     if path.suffix == ".onnx":
         return OnnxPredictor(path)
-    if path.suffix == ".ts":
+    if path.suffix == ".pt2":
         files = {"biodecode.json": ""}
         try:
-            module = torch.jit.load(str(path), _extra_files=files)
+            program = torch.export.load(str(path), extra_files=files)
+            meta = json.loads(files["biodecode.json"] or "{}")
+        except Exception as exc:  # torch raises several types for a damaged archive
+            raise DataFormatError(f"{path}: not a readable torch.export program (truncated or not .pt2?): "
+                                  f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
+        if not meta:
+            raise DataFormatError(f"{path}: a torch.export program without biodecode's metadata; export it with "
+                                  f"`biodecode export --format pt2`")
+        return TorchPredictor(program.module(), meta, name="torch.export", set_eval=False)
+    if path.suffix == ".ts":  # files from earlier versions (TorchScript, deprecated in torch 2.13)
+        files = {"biodecode.json": ""}
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=DeprecationWarning)
+                module = torch.jit.load(str(path), _extra_files=files)
             meta = json.loads(files["biodecode.json"] or "{}")
         except Exception as exc:  # torch raises RuntimeError with a long internal message
             raise DataFormatError(f"{path}: not a readable TorchScript model (truncated or not TorchScript?): "
                                   f"{str(exc).splitlines()[0][:200]}") from None
         if not meta:
-            raise DataFormatError(f"{path}: a TorchScript model without biodecode's metadata; export it with "
-                                  f"`biodecode export --format torchscript`")
+            raise DataFormatError(f"{path}: a TorchScript model without biodecode's metadata")
         return TorchPredictor(module, meta, name="torchscript")
     if path.suffix == ".pt":
         from ..training import load_model
@@ -99,4 +117,4 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
         model, meta = load_model(path)
         meta = dict(meta, n_channels=model.n_channels, n_times=model.n_times)
         return TorchPredictor(model, meta)
-    raise ConfigError(f"{path}: unknown model file type {path.suffix!r}; expected .pt, .onnx or .ts")
+    raise ConfigError(f"{path}: unknown model file type {path.suffix!r}; expected .pt, .onnx, .pt2 or .ts")
