@@ -118,7 +118,15 @@ def test_records_missing_locally_are_named_with_a_way_forward(tmp_path, data_dir
     err = capsys.readouterr().err
     assert rc == 2 and not out.exists()
     assert "41 of the 44 requested subject(s)/record(s) are not in" in err
-    assert "105 106 108" in err and "--subjects 100 101 103" in err and ".part" not in err
+    assert "105 106 108" in err and "use the 3 present (100 101 103): --subjects local" in err and ".part" not in err
+    # --subjects local: the records present, written out in the run's config
+    rc = main(["train", "--dataset", "mitdb", "--task", "aami-beats", "--model", "resnet1d", "--protocol",
+               "intra-patient", "--folds", "2", "--epochs", "1", "--subjects", "local", "--data-dir", str(tmp_path / "data"),
+               "--out", str(out), "--set", "model.kwargs.widths=[8,8,8,8]", "--set", "train.batch_size=512"])
+    assert rc == 0
+    import yaml
+
+    assert yaml.safe_load((out / "config.yaml").read_text())["data"]["subjects"] == ["100", "101", "103"]
 
 
 def test_models_listing_with_a_window_too_short_for_some(capsys):

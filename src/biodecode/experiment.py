@@ -93,6 +93,8 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     ws = windows if windows is not None else load_run_windows(config, progress=data_progress)
     if config.data.preprocessing is None:
         config.data.preprocessing = ws.info.get("preprocessing", [])
+    if config.data.subjects == ["local"] and "subjects" in ws.info:  # written as the list it stood for
+        config.data.subjects = list(ws.info["subjects"])
     folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=config.train.val_fraction, seed=config.seed,
                        train_groups=p.train_groups, test_groups=p.test_groups, group_key=p.group_key)
     start_run(out, overwrite)

@@ -45,6 +45,22 @@ def _build_windows(ds: Dataset, unit: str, spec: WindowSpec, classes: Sequence[s
     return make_event_windows(recordings, spec.tmin, spec.tmax, classes=classes)
 
 
+LOCAL = "local"
+
+
+def _is_local(subjects: Any) -> bool:
+    """``"local"`` (or ``["local"]``, as the command line passes it): the subjects present locally."""
+    return subjects == LOCAL or (isinstance(subjects, (list, tuple)) and list(subjects) == [LOCAL])
+
+
+def local_subjects(ds: Dataset, task: str | None) -> list[int | str]:
+    """The dataset's subjects (records) whose files for ``task`` are all in its local folder."""
+    shared = ds.shared_files(task)
+    if not all((ds.root / f).is_file() for f in shared):
+        return []
+    return [s for s in ds.subjects() if all((ds.root / f).is_file() for f in ds.files(s, task))]
+
+
 def _fetch_or_explain(ds: Dataset, units: list[tuple[str, list[str]]]) -> None:
     """Make every unit's files present, downloading missing ones. When that is not possible
     (downloads off, no network), say which units are missing, which are present, and how to go on."""
@@ -59,8 +75,8 @@ def _fetch_or_explain(ds: Dataset, units: list[tuple[str, list[str]]]) -> None:
         ways = [f"download them when online (`biodecode datasets download {ds.name}`)",
                 "point BIODECODE_DATA_DIR (or --data-dir) at a folder that has them"]
         if present:
-            ways.insert(0, f"pass only the ones present (on the command line --subjects {names(present)}; in "
-                           f"Python subjects=[...])")
+            ways.insert(0, f"use the {len(present)} present ({names(present)}): --subjects local on the command "
+                           f"line, subjects=\"local\" in Python")
         raise DownloadError(
             f"{ds.name}: {len(missing)} of the {len(units)} requested subject(s)/record(s) are not in {ds.root} "
             f"({names(missing)}) and could not be fetched ({exc}). To go on: " + "; or ".join(ways) + ".") from None
@@ -160,9 +176,11 @@ def load_windows(
     ds, spec = resolve_spec(spec, data_dir)
     t = ds.task(spec.task)
     classes = list(t.classes) if t else None
-    subs = list(subjects) if subjects is not None else ds.subjects()
+    subs = local_subjects(ds, spec.task) if _is_local(subjects) else (
+        list(subjects) if subjects is not None else ds.subjects())
     if not subs:
-        raise ConfigError(f"{ds.name}: no subjects requested")
+        raise ConfigError(f"{ds.name}: no subjects requested" if not _is_local(subjects) else
+                          f"{ds.name}: no subject has all its files for task {spec.task!r} in {ds.root}")
     units = ds.units(subs, spec.task)
     _fetch_or_explain(ds, units)  # downloads (or a clear error naming what is missing) up front
     n_jobs = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
@@ -176,7 +194,7 @@ def load_windows(
             if progress:
                 progress(unit, i + 1, len(units))
         ws = _union(parts, classes, ds.name)
-        return _finish(ws, spec, len(units))
+        return _finish(ws, spec, subs)
 
     store = WindowStore(cache_dir, verify=verify)
     store.clean_stale()
@@ -227,12 +245,12 @@ def load_windows(
             if progress:
                 progress(unit, done, len(units))
     ws = _union([(u, found[u]) for u, _ in units], classes, ds.name)
-    return _finish(ws, spec, len(units))
+    return _finish(ws, spec, subs)
 
 
-def _finish(ws: WindowSet, spec: WindowSpec, n_units: int) -> WindowSet:
+def _finish(ws: WindowSet, spec: WindowSpec, subjects: Sequence[int | str]) -> WindowSet:
     ws.info.update({"dataset": spec.dataset, "task": spec.task, "preprocessing": spec.preprocessing,
-                    "window_spec": spec.to_dict(), "n_units": n_units})
+                    "window_spec": spec.to_dict(), "n_units": len(subjects), "subjects": list(subjects)})
     return ws
 
 

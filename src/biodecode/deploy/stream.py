@@ -63,6 +63,7 @@ class StreamStats:
     gap_filled: int = 0
     resets: int = 0
     bursts: int = 0
+    bad_timestamps: int = 0
     latencies_s: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
@@ -78,8 +79,15 @@ class StreamDecoder:
 
     predictor: from :func:`load_predictor` (PyTorch, ONNX, int8 ONNX); its metadata gives the
     classes, channel names, sampling rate, preprocessing and window length unless overridden.
-    hop_s: time between decisions (default 0.25 s); max_gap_s: longest gap filled by holding;
-    jitter_s: timestamp deviations up to this are taken as contiguous samples.
+    hop_s: time between decisions (default 0.25 s, at least one sample); max_gap_s: longest gap
+    filled by holding the last sample (flagged in ``Decision.filled``; longer gaps reset the
+    decoder); jitter_s: timestamp deviations up to this are taken as contiguous samples.
+
+    Timestamps (stream time of a chunk's first sample) are how the decoder knows what is new: a
+    chunk not later than the previous one is a duplicate or out of order and is dropped; one that
+    overlaps samples already taken keeps only its new samples; the dropped ones are counted in
+    ``stats.dropped_samples``. A chunk without a usable timestamp (None, NaN, inf) is taken as
+    following the previous chunk. Every sample pushed is either decoded or counted as dropped.
     """
 
     def __init__(self, predictor: Predictor, *, hop_s: float = 0.25, sfreq: float | None = None,
@@ -117,7 +125,8 @@ class StreamDecoder:
         self.count = 0  # samples in the buffer since the last reset
         self.until_decision = self.n_times
         self.last = None  # last finite raw sample per channel
-        self.next_ts: float | None = None
+        self.next_ts: float | None = None  # stream time expected for the next sample
+        self.last_ts: float | None = None  # timestamp of the last chunk taken
 
     # ----------------------------------------------------------------------------- input
     def _clean(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,16 +156,31 @@ class StreamDecoder:
         if n == 0:
             return []
         decisions: list[Decision] = []
+        if timestamp is not None and not np.isfinite(timestamp):
+            self.stats.bad_timestamps += 1
+            log.warning("stream: chunk with timestamp %r; taken as following the previous one", timestamp)
+            timestamp = None
         if timestamp is not None and self.next_ts is not None:
             step = 1.0 / self.sfreq
             offset = int(round((timestamp - self.next_ts) / step))
-            if abs(offset) <= self.jitter:
-                offset = 0
-            if offset < 0:  # duplicate or out of order: these samples are in the past
+            if self.last_ts is not None and timestamp <= self.last_ts:
+                # not later than the chunk before it: a duplicate or a chunk out of order
                 self.stats.out_of_order += 1
                 self.stats.dropped_samples += n
-                log.warning("stream: chunk at t=%.3f s is %d samples early (out of order); dropped", timestamp, -offset)
+                log.warning("stream: chunk at t=%.3f s does not follow the last one (t=%.3f s); dropped",
+                            timestamp, self.last_ts)
                 return []
+            if abs(offset) <= self.jitter:
+                offset = 0
+            if offset < 0:  # its first -offset samples were already taken: keep only the new ones
+                overlap = min(n, -offset)
+                self.stats.out_of_order += 1
+                self.stats.dropped_samples += overlap
+                log.warning("stream: chunk at t=%.3f s repeats %d samples already taken; those dropped",
+                            timestamp, overlap)
+                if overlap == n:
+                    return []
+                chunk, timestamp, n = chunk[:, overlap:], timestamp + overlap / self.sfreq, n - overlap
             if offset > 0:
                 self.stats.gaps += 1
                 if offset > self.max_gap:
@@ -168,12 +192,14 @@ class StreamDecoder:
                                      offset, axis=1)
                     self.stats.gap_filled += offset
                     decisions += self._ingest(hold, np.ones(offset, bool), arrival, self.next_ts)
+        if timestamp is None and self.next_ts is not None:  # no time given: it follows the previous chunk
+            timestamp = self.next_ts
         if timestamp is not None:
+            self.last_ts = timestamp
             self.next_ts = timestamp + n / self.sfreq
         x, filled = self._clean(chunk)
         self.stats.samples += n
-        t0 = timestamp if timestamp is not None else None
-        decisions += self._ingest(x, filled, arrival, t0)
+        decisions += self._ingest(x, filled, arrival, timestamp)
         if len(decisions) > 1:
             self.stats.bursts += 1
         return decisions
@@ -203,6 +229,12 @@ class StreamDecoder:
 
     def _append(self, y: np.ndarray, filled: np.ndarray) -> None:
         n = y.shape[1]
+        self.count += n
+        if n >= self.n_times:  # only the last window's worth can matter (a hop or chunk longer than a window)
+            self.buf[:, :self.n_times] = y[:, -self.n_times:]
+            self.filled[:self.n_times] = filled[-self.n_times:]
+            self.pos = self.n_times
+            return
         if self.pos + n > self.buf.shape[1]:  # keep the last window contiguous at the front
             keep = self.n_times
             self.buf[:, :keep] = self.buf[:, self.pos - keep:self.pos]
@@ -211,7 +243,6 @@ class StreamDecoder:
         self.buf[:, self.pos:self.pos + n] = y
         self.filled[self.pos:self.pos + n] = filled
         self.pos += n
-        self.count += n
 
 
 # --------------------------------------------------------------------------------- sources
