@@ -18,6 +18,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .baselines import baseline_proba, fit_baseline, is_baseline, make_baseline
 from .models import create_model
 from .training import TrainConfig, fit, predict_proba, seed_everything
 from .errors import ConfigError, DataFormatError
@@ -27,7 +28,8 @@ from .windows import WindowSet
 class BiosignalClassifier(ClassifierMixin, BaseEstimator):
     """Deep-network classifier with the estimator API (``fit``, ``predict``, ``predict_proba``, ``score``).
 
-    model/model_kwargs: a name from ``biodecode.models.list_models()`` and its options; sfreq: sampling
+    model/model_kwargs: a name from ``biodecode.models.list_models()`` or a classical baseline from
+    ``biodecode.baselines.list_baselines()`` (``csp-lda``, ``ts-lr``, ...) and its options; sfreq: sampling
     rate in Hz (sets sfreq-dependent kernels; taken from a WindowSet when None); the rest configures
     :class:`TrainConfig`.
 
@@ -97,6 +99,11 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
         yi = self._encoder.transform(y).astype(np.int64)
         n_classes = max(2, len(self.classes_))
         tr, va = np.arange(len(yi)), np.arange(0)
+        if is_baseline(self.model):  # a classical pipeline: no epochs, no early stopping
+            self.early_stopped_ = False
+            self.module_ = fit_baseline(make_baseline(self.model, self.sfreq_ or 1.0, **(self.model_kwargs or {})), X, yi)
+            self.history_ = []
+            return self
         counts = np.bincount(yi)
         if self.early_stopping not in ("auto", True, False):
             raise ConfigError(f"BiosignalClassifier: early_stopping must be 'auto', True or False, got {self.early_stopping!r}")
@@ -127,7 +134,10 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
         if np.asarray(X).ndim == 2:
             X = validate_data(self, X, dtype=np.float32, reset=False)
         X = self._as_3d(X, reset=False)
-        proba = predict_proba(self.module_, X)
+        if is_baseline(self.model):
+            proba = baseline_proba(self.module_, X, max(2, len(self.classes_)))
+        else:
+            proba = predict_proba(self.module_, X)
         return proba[:, : len(self.classes_)] / proba[:, : len(self.classes_)].sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -106,6 +106,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         for name, fam, _, p, m, _ in rows:
             size = f"{p:>10,} params  {m / 1e6:8.1f} M MACs" if p is not None else f"{'-':>10s}         does not fit"
             print(f"{name:12s} {fam:16s} {size}")
+        from .baselines import BASELINES
+
+        for name, (_, signal, ref) in sorted(BASELINES.items()):
+            print(f"{name:12s} {'classical ' + signal:16s} {'-':>10s}         {ref}")
         skipped = [n for n, *_rest in rows if _rest[2] is None]
         if skipped:
             print(f"({', '.join(skipped)}: their default kernels and pools need longer windows than {args.n_times} "

@@ -135,10 +135,21 @@ class RunConfig:
 
         ds = get_dataset(self.data.dataset, path=self.data.data_dir, **self.data.dataset_kwargs)
         ds.task(self.data.task)
-        allowed = model_defaults(self.model.name)
-        unknown = sorted(set(self.model.kwargs) - set(allowed))
-        if unknown:
-            raise ConfigError(f"model {self.model.name!r} has no parameter(s) {unknown}; it takes {sorted(allowed)}")
+        from .baselines import is_baseline, make_baseline
+
+        from .baselines import list_baselines
+        from .models import list_models
+
+        if is_baseline(self.model.name):
+            make_baseline(self.model.name, 100.0, **self.model.kwargs)  # names and options, before any data
+        elif self.model.name not in list_models():
+            raise ConfigError(f"unknown model {self.model.name!r}; networks: {', '.join(list_models())}; classical "
+                              f"baselines: {', '.join(list_baselines())}")
+        else:
+            allowed = model_defaults(self.model.name)
+            unknown = sorted(set(self.model.kwargs) - set(allowed))
+            if unknown:
+                raise ConfigError(f"model {self.model.name!r} has no parameter(s) {unknown}; it takes {sorted(allowed)}")
         if self.protocol.name not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol.name!r}; available: {sorted(PROTOCOLS)}")
         return self

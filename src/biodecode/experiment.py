@@ -16,8 +16,9 @@ from .config import RunConfig
 from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, summarize
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
-from .training import fit, predict_proba, save_model, seed_everything
+from .training import FitResult, fit, predict_proba, save_model, seed_everything
 from .lazyarray import take_rows
+from .baselines import BASELINES, baseline_proba, fit_baseline, is_baseline, make_baseline, save_baseline
 from .loading import load_windows
 from .runs import check_run_dir, set_status, start_run
 from .spec import WindowSpec
@@ -116,17 +117,25 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         f"{len(folds)} folds ({p.name})" + ("  [SYNTHETIC DATA]" if ws.synthetic else ""))
     results, histories, best = [], [], (np.inf, None, -1)
     n_classes = len(ws.classes)
+    classical = is_baseline(config.model.name)
     title = f"{config.model.name} on {config.data.dataset} ({config.data.task or 'default task'}), {p.name}"
     for k, fold in enumerate(folds):
         t0 = time.perf_counter()
         seed_everything(config.seed + k)  # weight initialisation, shuffling and augmentation of this fold
-        model = create_model(config.model.name, ws.n_channels, ws.n_times, n_classes, sfreq=ws.sfreq,
-                             **config.model.kwargs)
-        # lazy row views: batches are read from the store as they are drawn, nothing is copied up front
-        res = fit(model, take_rows(ws.X, fold.train), ws.y[fold.train], take_rows(ws.X, fold.val), ws.y[fold.val],
-                  config.train, n_classes=n_classes,
-                  on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None)
-        proba = predict_proba(res.model, take_rows(ws.X, fold.test))
+        if classical:  # no early stopping to feed: the whole training side (train + validation) fits it
+            side = np.concatenate([fold.train, fold.val])
+            pipe = fit_baseline(make_baseline(config.model.name, ws.sfreq, **config.model.kwargs),
+                                take_rows(ws.X, side), ws.y[side])
+            res = FitResult(model=pipe, history=[])
+            proba = baseline_proba(pipe, take_rows(ws.X, fold.test), n_classes)
+        else:
+            model = create_model(config.model.name, ws.n_channels, ws.n_times, n_classes, sfreq=ws.sfreq,
+                                 **config.model.kwargs)
+            # lazy row views: batches are read from the store as they are drawn, nothing is copied up front
+            res = fit(model, take_rows(ws.X, fold.train), ws.y[fold.train], take_rows(ws.X, fold.val), ws.y[fold.val],
+                      config.train, n_classes=n_classes,
+                      on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None)
+            proba = predict_proba(res.model, take_rows(ws.X, fold.test))
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
         test_groups = sorted(set(ws.groups(fold.leakage_key)[fold.test].tolist()))
         results.append({"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
@@ -141,8 +150,9 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         write_json(out / "metrics.json", {"title": title, "synthetic": ws.synthetic, "classes": ws.classes,
                                           "partial": f"{k + 1} of {len(folds)} folds", "folds": results})
         set_status(out, "running", folds_done=k + 1, n_folds=len(folds))
+        how = "fitted" if classical else f"{len(res.history)} epochs"
         say(f"fold {k + 1}/{len(folds)} {fold.name}: accuracy {metrics['accuracy']:.3f} "
-            f"(kappa {metrics['kappa']:.3f}, {len(res.history)} epochs, {time.perf_counter() - t0:.1f} s)")
+            f"(kappa {metrics['kappa']:.3f}, {how}, {time.perf_counter() - t0:.1f} s)")
     summary = summarize([r["metrics"] for r in results])
     header = {
         "dataset": config.data.dataset + (" (SYNTHETIC)" if ws.synthetic else ""), "task": config.data.task,
@@ -150,8 +160,10 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         "windows": f"{len(ws)} x {ws.n_channels} channels x {ws.n_times} samples at {ws.sfreq:g} Hz",
         "classes": ", ".join(f"{c} ({n})" for c, n in ws.class_counts().items()),
         "protocol": f"{p.name}: {PROTOCOLS[p.name]}",
-        "model": f"{config.model.name} ({count_parameters(best[1])} parameters)",
-        "early stopping": f"on a validation split of {config.train.val_fraction:.0%} of the training side",
+        "model": (f"{config.model.name} (classical baseline: {BASELINES[config.model.name][2]})" if classical else
+                  f"{config.model.name} ({count_parameters(best[1])} parameters)"),
+        "early stopping": ("none (a classical pipeline fitted on the whole training side)" if classical else
+                           f"on a validation split of {config.train.val_fraction:.0%} of the training side"),
         "seed": config.seed,
     }
     report = {"title": title, "synthetic": ws.synthetic, "classes": ws.classes, "summary": summary, "folds": results,
@@ -163,14 +175,20 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     cm = np.sum([np.asarray(r["metrics"]["confusion_matrix"]) for r in results], axis=0)
     tag = " [SYNTHETIC]" if ws.synthetic else ""
     plot_confusion(out / "confusion_matrix.png", cm, ws.classes, title + tag)
-    plot_learning_curves(out / "learning_curves.png", histories, [r["name"] for r in results], title + tag)
+    if not classical:  # a pipeline has no epochs
+        plot_learning_curves(out / "learning_curves.png", histories, [r["name"] for r in results], title + tag)
     fold = folds[best[2]]
     fitted = np.concatenate([fold.train, fold.val])
-    save_model(out / "model.pt", best[1], classes=list(ws.classes), ch_names=list(ws.ch_names), sfreq=ws.sfreq,
-               window_spec=_resolved_spec(config, ws).to_dict(), metadata_channels=list(config.data.metadata_channels),
-               synthetic=ws.synthetic, fold=results[best[2]]["name"],
-               fitted_on={"key": fold.leakage_key, "groups": sorted(set(ws.groups(fold.leakage_key)[fitted].tolist())),
-                          "n_windows": int(len(fitted))})
+    meta = dict(classes=list(ws.classes), ch_names=list(ws.ch_names), sfreq=ws.sfreq,
+                window_spec=_resolved_spec(config, ws).to_dict(), metadata_channels=list(config.data.metadata_channels),
+                synthetic=ws.synthetic, fold=results[best[2]]["name"],
+                fitted_on={"key": fold.leakage_key, "groups": sorted(set(ws.groups(fold.leakage_key)[fitted].tolist())),
+                           "n_windows": int(len(fitted))})
+    if classical:
+        save_baseline(out / "model.joblib", best[1], config.model.name, config.model.kwargs,
+                      n_channels=ws.n_channels, n_times=ws.n_times, **meta)
+    else:
+        save_model(out / "model.pt", best[1], **meta)
     acc = summary.get("accuracy", {})
     say(f"accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f} over {len(results)} folds; "
         f"report in {out}")

@@ -39,7 +39,7 @@ def evaluate_model(
     allow_fitted: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Score ``checkpoint`` (a ``model.pt``) on ``subjects`` of ``dataset``/``task`` (default: the
+    """Score ``checkpoint`` (a ``model.pt``, or a baseline's ``model.joblib``) on ``subjects`` of ``dataset``/``task`` (default: the
     ones it was trained on), with the window spec, preprocessing and metadata channels in its file.
 
     Windows the model was fitted on (training or early-stopping side of its fold) are refused with
@@ -52,7 +52,14 @@ def evaluate_model(
     from ..training import load_model, predict_proba
 
     checkpoint = Path(checkpoint)
-    model, meta = load_model(checkpoint)
+    if checkpoint.suffix == ".joblib":  # a classical baseline's pipeline
+        from ..baselines import baseline_proba, load_baseline
+
+        pipeline, meta = load_baseline(checkpoint)
+        predict = lambda X: baseline_proba(pipeline, X, len(meta["classes"]))  # noqa: E731
+    else:
+        model, meta = load_model(checkpoint)
+        predict = lambda X: predict_proba(model, X)  # noqa: E731
     spec = WindowSpec.from_model_meta(meta)
     dataset, task = dataset or spec.dataset, task or spec.task
     try:
@@ -71,7 +78,7 @@ def evaluate_model(
                               f"subjects/records, or pass --allow-fitted (allow_fitted=True) to score them anyway")
         warning = f"{what}: this score is OPTIMISTIC, not an estimate for new data"
         log.warning("%s: %s", checkpoint, warning)
-    proba = predict_proba(model, ws.X)
+    proba = predict(ws.X)
     metrics = compute_metrics(ws.y, proba, ws.classes)
     subjects_seen = sorted(set(ws.groups("subject").tolist()), key=lambda s: (len(s), s))
     out = Path(out_dir) if out_dir is not None else checkpoint.parent / "evaluate"

@@ -1,0 +1,219 @@
+"""Classical baselines as scikit-learn pipelines on windows ``X (n, C, T)``, registered by name so
+that ``biodecode train --model csp-lda`` (and every protocol and report) runs them in the same
+harness as the networks. Built from the libraries users already trust:
+
+- ``csp-lda``: MNE's CSP (6 log-variance components, Ledoit-Wolf regularised covariances) +
+  scikit-learn LDA (Blankertz et al., IEEE Signal Process. Mag. 25(1) 2008).
+- ``fbcsp-lda``: filter-bank CSP (Ang et al., IJCNN 2008): 9 band-pass bands of 4 Hz from 4 to
+  40 Hz, CSP (4 components) per band, the 8 features with the highest mutual information with
+  the label (fitted on the training side only), LDA.
+- ``ts-lr``: pyRiemann OAS covariances -> tangent space at the Riemannian mean -> logistic
+  regression (Barachant et al., IEEE TBME 59(4) 2012).
+- ``mdm``: pyRiemann OAS covariances -> minimum distance to the Riemannian class means
+  (Barachant et al. 2012).
+- ``td-lda``: the EMG time-domain features of :mod:`biodecode.features` (Hudgins et al. 1993),
+  standardised, + LDA.
+
+Each pipeline first divides by the training windows' overall standard deviation (``_Rescale``):
+the methods are scale-invariant, but covariances of signals in volts (1e-10) trip numerical
+tolerances.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
+
+from .errors import ConfigError, DataFormatError
+
+
+class _Rescale(BaseEstimator, TransformerMixin):
+    """Divide by the training windows' standard deviation (a float64 copy)."""
+
+    def fit(self, X, y=None):
+        self.scale_ = float(np.std(np.asarray(X, dtype=np.float64))) or 1.0
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=np.float64) / self.scale_
+
+
+class FilterBankCSP(BaseEstimator, TransformerMixin):
+    """Band-pass each window into ``bands`` (Hz, zero-phase Butterworth order 4) and concatenate
+    the log-variance CSP features fitted per band: ``(n, C, T) -> (n, len(bands) * n_components)``."""
+
+    def __init__(self, sfreq: float = 250.0, bands: tuple[tuple[float, float], ...] | None = None,
+                 n_components: int = 4):
+        self.sfreq = sfreq
+        self.bands = bands
+        self.n_components = n_components
+
+    def _bands(self) -> list[tuple[float, float]]:
+        bands = self.bands or tuple((lo, lo + 4.0) for lo in range(4, 40, 4))
+        nyq = self.sfreq / 2
+        usable = [(lo, hi) for lo, hi in bands if hi < nyq]
+        if not usable:
+            raise ConfigError(f"fbcsp-lda: no band of {bands} fits below the Nyquist frequency {nyq:g} Hz")
+        return usable
+
+    def _filtered(self, X: np.ndarray):
+        from scipy.signal import butter, sosfiltfilt
+
+        for lo, hi in self._bands():
+            sos = butter(4, [lo, hi], btype="bandpass", fs=self.sfreq, output="sos")
+            yield sosfiltfilt(sos, X, axis=-1)
+
+    def fit(self, X, y):
+        from mne.decoding import CSP
+
+        self.csps_ = [CSP(n_components=self.n_components, reg="ledoit_wolf", log=True).fit(Xb, y)
+                      for Xb in self._filtered(np.asarray(X, dtype=np.float64))]
+        return self
+
+    def transform(self, X):
+        return np.concatenate([csp.transform(Xb) for csp, Xb in zip(self.csps_, self._filtered(np.asarray(X, np.float64)))],
+                              axis=1)
+
+
+def _csp_lda(sfreq: float, n_components: int = 6) -> Pipeline:
+    from mne.decoding import CSP
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    return Pipeline([("rescale", _Rescale()), ("csp", CSP(n_components=n_components, reg="ledoit_wolf", log=True)),
+                     ("lda", LinearDiscriminantAnalysis())])
+
+
+def _fbcsp_lda(sfreq: float, n_components: int = 4, k_best: int = 8) -> Pipeline:
+    from functools import partial
+
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.feature_selection import SelectKBest, mutual_info_classif
+
+    return Pipeline([("rescale", _Rescale()), ("fbcsp", FilterBankCSP(sfreq=sfreq, n_components=n_components)),
+                     ("select", SelectKBest(partial(mutual_info_classif, random_state=0), k=k_best)),
+                     ("lda", LinearDiscriminantAnalysis())])
+
+
+def _ts_lr(sfreq: float, C: float = 1.0) -> Pipeline:
+    from pyriemann.estimation import Covariances
+    from pyriemann.tangentspace import TangentSpace
+    from sklearn.linear_model import LogisticRegression
+
+    return Pipeline([("rescale", _Rescale()), ("cov", Covariances(estimator="oas")), ("ts", TangentSpace(metric="riemann")),
+                     ("lr", LogisticRegression(C=C, max_iter=1000))])
+
+
+def _mdm(sfreq: float) -> Pipeline:
+    from pyriemann.classification import MDM
+    from pyriemann.estimation import Covariances
+
+    return Pipeline([("rescale", _Rescale()), ("cov", Covariances(estimator="oas")), ("mdm", MDM(metric="riemann"))])
+
+
+def _td_lda(sfreq: float, threshold: float = 0.0) -> Pipeline:
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from .features import emg_features
+
+    return Pipeline([("features", FunctionTransformer(emg_features, kw_args={"threshold": threshold})),
+                     ("scale", StandardScaler()), ("lda", LinearDiscriminantAnalysis())])
+
+
+#: name -> (builder(sfreq, **kwargs), signal family, reference)
+BASELINES: dict[str, tuple[Callable[..., Pipeline], str, str]] = {
+    "csp-lda": (_csp_lda, "EEG", "Blankertz et al. 2008, IEEE Signal Process. Mag. 25(1):41"),
+    "fbcsp-lda": (_fbcsp_lda, "EEG", "Ang et al. 2008, IJCNN (filter-bank CSP)"),
+    "ts-lr": (_ts_lr, "EEG", "Barachant et al. 2012, IEEE TBME 59(4):920 (tangent space)"),
+    "mdm": (_mdm, "EEG", "Barachant et al. 2012, IEEE TBME 59(4):920 (minimum distance to mean)"),
+    "td-lda": (_td_lda, "EMG", "Hudgins et al. 1993, IEEE TBME 40(1):82 (time-domain features)"),
+}
+
+
+def is_baseline(name: str) -> bool:
+    return name in BASELINES
+
+
+def list_baselines() -> list[str]:
+    return sorted(BASELINES)
+
+
+def make_baseline(name: str, sfreq: float, **kwargs: Any) -> Pipeline:
+    """The unfitted pipeline ``name`` for windows at ``sfreq`` Hz; ``kwargs`` are its options
+    (e.g. ``n_components`` for ``csp-lda``). Unknown names and options are ConfigErrors."""
+    import inspect
+
+    if name not in BASELINES:
+        raise ConfigError(f"unknown baseline {name!r}; available: {', '.join(list_baselines())}")
+    build = BASELINES[name][0]
+    allowed = [p for p in inspect.signature(build).parameters if p != "sfreq"]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ConfigError(f"baseline {name!r} has no option(s) {unknown}; it takes {allowed}")
+    return build(float(sfreq), **kwargs)
+
+
+def _quiet():
+    """MNE reports each covariance estimate at INFO on standard output; the library stays quiet."""
+    import mne
+
+    return mne.utils.use_log_level("WARNING")
+
+
+def fit_baseline(pipeline: Pipeline, X: Any, y: np.ndarray) -> Pipeline:
+    """Fit on windows ``X (n, C, T)`` (read into memory once) and integer labels ``y``."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 3:
+        raise DataFormatError(f"baseline: expected windows (n, channels, times), got {X.shape}")
+    if len(np.unique(y)) < 2:
+        raise ConfigError("baseline: the training side holds a single class; nothing to discriminate")
+    with _quiet():
+        return pipeline.fit(X, y)
+
+
+def baseline_proba(pipeline: Pipeline, X: Any, n_classes: int) -> np.ndarray:
+    """``(n, n_classes)`` probabilities, columns by class index (classes absent from training: 0)."""
+    X = np.asarray(X, dtype=np.float32)
+    with _quiet():
+        proba = pipeline.predict_proba(X)
+    out = np.zeros((len(X), n_classes), dtype=np.float64)
+    out[:, np.asarray(pipeline.classes_, dtype=int)] = proba
+    return out
+
+
+BASELINE_FORMAT = "biodecode-baseline/1"
+
+
+def save_baseline(path: Any, pipeline: Pipeline, name: str, kwargs: dict[str, Any], **meta: Any) -> Any:
+    """Write a fitted baseline and the same metadata a network's model file carries (atomically).
+    The file is a pickle (joblib): load only files you made or trust."""
+    import joblib
+
+    from .atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        joblib.dump({"format": BASELINE_FORMAT, "model_name": name, "model_kwargs": dict(kwargs), "pipeline": pipeline,
+                     "meta": meta}, tmp)
+    return path
+
+
+def load_baseline(path: Any) -> tuple[Pipeline, dict[str, Any]]:
+    """``(fitted pipeline, meta)`` from :func:`save_baseline`'s file."""
+    from pathlib import Path
+
+    import joblib
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    try:
+        payload = joblib.load(path)
+    except Exception as exc:
+        raise DataFormatError(f"{path}: not a readable baseline model file (truncated or not joblib?): {exc}") from None
+    if not isinstance(payload, dict) or payload.get("format") != BASELINE_FORMAT:
+        raise DataFormatError(f"{path}: not a biodecode baseline model file")
+    meta = dict(payload["meta"], model_name=payload["model_name"], model_kwargs=payload["model_kwargs"])
+    return payload["pipeline"], meta

@@ -1,0 +1,89 @@
+"""Classical baselines in the same harness as the networks: registered names, every protocol, the
+reports, model files, evaluate and BiosignalClassifier."""
+
+import json
+
+import numpy as np
+import pytest
+
+from biodecode.baselines import baseline_proba, fit_baseline, list_baselines, load_baseline, make_baseline
+from biodecode.classifier import BiosignalClassifier
+from biodecode.cli import main
+from biodecode.errors import ConfigError
+from biodecode.loading import load_windows
+
+SYN = dict(task="left-right-imagery", dataset_kwargs={"n_channels": 8, "n_trials": 30})
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_windows("synthetic-mi", [1, 2, 3], **SYN)
+
+
+@pytest.mark.parametrize("name", ["csp-lda", "fbcsp-lda", "ts-lr", "mdm"])
+def test_eeg_baselines_decode_an_unseen_synthetic_subject(synthetic, name):
+    g = synthetic.groups("subject")
+    X, y = np.asarray(synthetic.X), synthetic.y
+    pipe = fit_baseline(make_baseline(name, synthetic.sfreq), X[g != "3"], y[g != "3"])
+    proba = baseline_proba(pipe, X[g == "3"], 2)
+    assert proba.shape == (int((g == "3").sum()), 2)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+    assert (proba.argmax(1) == y[g == "3"]).mean() > 0.7  # the synthetic mu/beta ERD is easy for all of them
+
+
+def test_unknown_names_and_options_are_config_errors():
+    with pytest.raises(ConfigError, match="baseline 'csp-lda' has no option"):
+        make_baseline("csp-lda", 160.0, n_filters=3)
+    with pytest.raises(ConfigError, match="unknown baseline"):
+        make_baseline("csp-svm", 160.0)
+    with pytest.raises(ConfigError, match="single class"):
+        fit_baseline(make_baseline("ts-lr", 160.0), np.random.randn(6, 3, 50), np.zeros(6, int))
+
+
+def test_train_evaluate_and_report_a_baseline_from_the_cli(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "synthetic-mi", "--task", "left-right-imagery", "--subjects", "1", "2", "3",
+                 "--model", "ts-lr", "--protocol", "loso", "--out", str(out), "--set", "data.dataset_kwargs.n_channels=8",
+                 "--set", "data.dataset_kwargs.n_trials=30"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"model.joblib", "metrics.md", "metrics.json", "confusion_matrix.png", "folds.json", "status.json"} <= names
+    assert "model.pt" not in names and "learning_curves.png" not in names
+    report = json.loads((out / "metrics.json").read_text())
+    assert len(report["folds"]) == 3 and report["summary"]["accuracy"]["mean"] > 0.7
+    assert "classical baseline" in (out / "metrics.md").read_text()
+    pipe, meta = load_baseline(out / "model.joblib")
+    assert meta["model_name"] == "ts-lr" and meta["fitted_on"]["key"] == "subject"
+    # the saved pipeline (last fold: trained on subjects 1 and 2) scores subject 3 only with --allow-fitted...
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "model.joblib"), "--subjects", "1"]) == 2
+    assert "were on the fitting side" in capsys.readouterr().err
+    # ...and an unseen subject plainly
+    assert main(["evaluate", str(out / "model.joblib"), "--subjects", "3", "--out", str(tmp_path / "ev")]) == 0
+    ev = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert ev["n_fitted_windows"] == 0 and ev["metrics"]["accuracy"] > 0.7
+
+
+def test_classifier_runs_a_baseline_with_class_names(synthetic):
+    g = synthetic.groups("subject")
+    clf = BiosignalClassifier(model="csp-lda").fit(synthetic.subset(g != "3"))
+    assert list(clf.classes_) == ["left_hand", "right_hand"]
+    assert clf.score(synthetic.subset(g == "3")) > 0.7 and clf.history_ == []
+
+
+def test_models_listing_and_unknown_model_name_mention_baselines(capsys):
+    assert main(["models", "--n-channels", "8", "--n-times", "480"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in list_baselines())
+    assert main(["train", "--model", "cspp-lda"]) == 2
+    assert "classical baselines: csp-lda" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_td_lda_across_days_on_the_myo_set(data_dir, tmp_path):
+    out = tmp_path / "emg"
+    assert main(["-q", "train", "--dataset", "semg-longterm-myo", "--task", "motions-8", "--model", "td-lda",
+                 "--protocol", "cross-session", "--subjects", "1", "--data-dir", str(data_dir), "--out", str(out),
+                 "--set", "data.dataset_kwargs.days=[1,2,3]"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert len(report["folds"]) == 3 and all("held out" in f["name"] for f in report["folds"])
+    assert report["summary"]["accuracy"]["mean"] > 1 / 8 + 0.1  # above chance across days
