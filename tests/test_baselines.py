@@ -61,6 +61,8 @@ def test_train_evaluate_and_report_a_baseline_from_the_cli(tmp_path, capsys):
     assert main(["evaluate", str(out / "model.joblib"), "--subjects", "3", "--out", str(tmp_path / "ev")]) == 0
     ev = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert ev["n_fitted_windows"] == 0 and ev["metrics"]["accuracy"] > 0.7
+    assert main(["export", str(out)]) == 2
+    assert "classical baseline's run" in capsys.readouterr().err
 
 
 def test_classifier_runs_a_baseline_with_class_names(synthetic):

@@ -52,6 +52,8 @@ def _latency_ms(predictor, x: np.ndarray, repeats: int = 200) -> float:
 def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quantize: bool = True,
                out_dir: str | Path | None = None) -> dict[str, Any]:
     run = Path(run_dir)
+    if (run / "model.joblib").is_file() and not (run / "model.pt").is_file():
+        raise ConfigError(f"{run}: a classical baseline's run (model.joblib); only networks export to ONNX / pt2")
     if not (run / "model.pt").is_file():
         raise FileNotFoundError(f"{run}: no model.pt (is this a biodecode run folder?)")
     unknown = set(formats) - {"onnx", "pt2"}
