@@ -89,3 +89,12 @@ def test_a_typo_is_reported_before_the_training_libraries_are_imported(tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "unknown model 'eegnett'" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("first", ["FitResult", "fit", "TrainConfig", "load_model"])
+def test_training_names_resolve_to_the_functions_in_any_import_order(first):
+    code = (f"from biodecode.training import {first}\n"
+            "from biodecode.training import FitResult, fit, predict_proba, load_model, TrainConfig\n"
+            "import inspect\nassert inspect.isfunction(fit) and inspect.isclass(FitResult), (fit, FitResult)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1500:]

@@ -10,8 +10,8 @@ from importlib import import_module
 from typing import Any
 
 _WHERE = {"Augmenter": "augment", "load_model": "checkpoint", "save_model": "checkpoint", "TrainConfig": "config",
-          "FitResult": "fit", "class_weights_for": "fit", "fit": "fit", "predict_proba": "fit",
-          "seed_everything": "fit"}
+          "FitResult": "loop", "class_weights_for": "loop", "fit": "loop", "predict_proba": "loop",
+          "seed_everything": "loop"}
 
 __all__ = sorted(_WHERE)
 
@@ -20,5 +20,5 @@ def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value  # importing submodule ``fit`` set the package attribute to the module
+    globals()[name] = value
     return value
