@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,6 +19,14 @@ def confusion_counts(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     fn = cm.sum(axis=1) - tp
     fp = cm.sum(axis=0) - tp
     return tp, fn, fp, cm.sum() - tp - fn - fp
+
+
+def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean recall over the classes present in ``y_true`` (a fold may lack a rare class that the
+    model still predicts; scikit-learn warns about that, which is expected here)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(skm.balanced_accuracy_score(y_true, y_pred))
 
 
 def compute_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
@@ -39,7 +48,7 @@ def compute_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str
     out: dict[str, Any] = {
         "n": int(len(y_true)),
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)) if len(present) > 0 else 0.0,
+        "balanced_accuracy": _balanced_accuracy(y_true, y_pred) if len(present) > 0 else 0.0,
         "kappa": float(skm.cohen_kappa_score(y_true, y_pred, labels=labels)) if len(present) > 1 else 0.0,
         "f1_macro": float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "per_class": per_class,

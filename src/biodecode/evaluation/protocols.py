@@ -7,6 +7,8 @@ validation set used for early stopping is carved from the training side only.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -15,6 +17,9 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 
 from ..errors import ConfigError
 from ..windows import WindowSet
+
+
+log = logging.getLogger(__name__)
 
 
 class LeakageError(ConfigError):
@@ -49,7 +54,15 @@ def _stratified_group_split(y: np.ndarray, groups: np.ndarray, n_splits: int, se
     if n_groups < 2:
         raise ConfigError(f"need at least 2 groups to split, got {n_groups}")
     n_splits = min(n_splits, n_groups)
-    return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups)
+    values, counts = np.unique(y, return_counts=True)
+    rare = {int(v): int(c) for v, c in zip(values, counts) if c < n_splits}
+    if rare:
+        log.warning("class(es) %s have fewer windows (%s) than the %d folds; some test folds will not contain them",
+                    sorted(rare), [rare[k] for k in sorted(rare)], n_splits)
+    with warnings.catch_warnings():  # said once above, in our words
+        warnings.filterwarnings("ignore", message="The least populated class in y has only")
+        return iter(list(StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(
+            np.zeros(len(y)), y, groups)))
 
 
 def inner_validation(ws: WindowSet, train: np.ndarray, key: str, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
