@@ -164,3 +164,12 @@ def test_learning_curves_have_whole_epoch_ticks(tmp_path, monkeypatch):
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
         assert min(ax.lines[0].get_xdata()) == 1  # epochs are counted from 1
+
+
+def test_the_report_counts_epochs_from_one_like_the_plot():
+    from biodecode.evaluation.report import markdown_report
+
+    fold = {"name": "f1", "best_epoch": 0, "metrics": {"n": 4, "accuracy": 0.5, "balanced_accuracy": 0.5, "kappa": 0.0,
+                                                     "f1_macro": 0.5, "confusion_matrix": [[1, 1], [1, 1]]}}
+    md = markdown_report("t", {}, [fold], {}, ["a", "b"], False)
+    assert "| f1 | 4 | 0.500 | 0.500 | 0.000 | 0.500 | - | 1 |" in md

@@ -27,6 +27,11 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+def _epoch(best: Any) -> str:
+    """Epochs counted from 1, as in the learning curves (Lightning counts from 0)."""
+    return str(best + 1) if isinstance(best, int) else "-"
+
+
 def per_class_table(cm: np.ndarray, classes: Sequence[str]) -> list[dict[str, Any]]:
     """Per-class sensitivity (recall), PPV (precision), specificity and support from a confusion matrix."""
     tp, fn, fp, tn = confusion_counts(cm)
@@ -48,7 +53,7 @@ def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str
     for f in folds:
         m = f["metrics"]
         lines.append(f"| {f['name']} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['balanced_accuracy'])} | "
-                     f"{_fmt(m['kappa'])} | {_fmt(m['f1_macro'])} | {_fmt(m.get('roc_auc'))} | {f.get('best_epoch', '-')} |")
+                     f"{_fmt(m['kappa'])} | {_fmt(m['f1_macro'])} | {_fmt(m.get('roc_auc'))} | {_epoch(f.get('best_epoch'))} |")
     cells = [f"{summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}" if k in summary else "-" for k in SCALARS]
     lines.append(f"| **mean ± sd** | | {' | '.join(cells)} | |")
     cm = np.sum([np.asarray(f["metrics"]["confusion_matrix"]) for f in folds], axis=0)
