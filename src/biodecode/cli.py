@@ -258,6 +258,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .evaluation.compare import compare_models
+
+    args.model = args.model or args.models[0]
+    config = _build_config(args)
+    out = Path(args.out) if args.out else Path("runs") / (
+        f"compare-{config.data.dataset}-{config.data.task or 'default'}-{config.protocol.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    bars = _Bars(args.quiet)
+    try:
+        report = compare_models(config, args.models, out, seeds=args.seeds, overwrite=args.overwrite,
+                                progress=bars.message, data_progress=bars.data_progress, on_epoch=bars.on_epoch)
+    finally:
+        bars.close()
+    for m in report["models"]:
+        s = report["summary"][m]
+        print(f"{m:12s} {s['mean']:.3f} ± {s['sd']:.3f} over {len(report['subjects'])} subjects")
+    print(f"report: {out / 'compare.md'}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Synthetic motor imagery, end to end, offline: windows, EEGNet, leave-one-subject-out."""
     from .config import RunConfig
@@ -388,6 +408,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out (refused otherwise)")
     t.add_argument("--progress", action="store_true", help="also show Lightning's per-batch progress bar")
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("compare", help="several models (networks and baselines) under one protocol and several seeds: "
+                                       "per-subject scores, paired tests, plots")
+    c.add_argument("--models", nargs="+", required=True, help="e.g. eegnet ts-lr csp-lda (the first is the reference)")
+    c.add_argument("--seeds", nargs="+", type=int, default=[0])
+    for flag in ("--config", "--dataset", "--task", "--protocol", "--data-dir"):
+        c.add_argument(flag)
+    c.add_argument("--subjects", nargs="+", help="e.g. 1-14, or local")
+    c.add_argument("--folds", type=_positive(int))
+    c.add_argument("--epochs", type=_positive(int))
+    c.add_argument("--batch-size", type=_positive(int))
+    c.add_argument("--lr", type=_positive(float))
+    c.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config value, as for train")
+    c.add_argument("--out", help="folder (default runs/compare-<dataset>-<task>-<protocol>-<time>)")
+    c.add_argument("--overwrite", action="store_true")
+    c.set_defaults(func=cmd_compare, model=None, seed=None, progress=False)
 
     e = sub.add_parser("evaluate", help="evaluate a trained model file on data")
     e.add_argument("checkpoint", help="model.pt from a run folder")

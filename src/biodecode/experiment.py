@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 
 from .config import RunConfig
 from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, summarize
@@ -72,7 +73,8 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     :mod:`biodecode.runs`), ``config.yaml`` (resolved), ``environment.json`` (versions, seed),
     ``metrics.json`` (rewritten after every fold, so a stopped run keeps the folds it finished) and
     ``metrics.md`` (per fold and mean ± sd), ``confusion_matrix.png``, ``learning_curves.png``,
-    ``folds.json`` (which groups were tested in each fold) and ``model.pt`` (the fold model with the
+    ``folds.json`` (which groups were tested in each fold), ``predictions.csv`` (every test window:
+    fold, window index, subject, true and predicted class) and ``model.pt`` (the fold model with the
     lowest validation loss; its ``meta["fitted_on"]`` names the groups it was fitted on).
 
     A folder that already holds a run is refused unless ``overwrite``; the folder is created only
@@ -115,7 +117,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     write_json(out / "environment.json", environment(config.seed))
     say(f"{len(ws)} windows {ws.X.shape[1:]} at {ws.sfreq:g} Hz, classes {ws.class_counts()}; "
         f"{len(folds)} folds ({p.name})" + ("  [SYNTHETIC DATA]" if ws.synthetic else ""))
-    results, histories, best = [], [], (np.inf, None, -1)
+    results, histories, best, predictions = [], [], (np.inf, None, -1), []
     n_classes = len(ws.classes)
     classical = is_baseline(config.model.name)
     title = f"{config.model.name} on {config.data.dataset} ({config.data.task or 'default task'}), {p.name}"
@@ -137,6 +139,9 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
                       on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None)
             proba = predict_proba(res.model, take_rows(ws.X, fold.test))
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
+        predictions.append(pd.DataFrame({"fold": k, "window": fold.test, "subject": ws.groups("subject")[fold.test],
+                                         "true": np.asarray(ws.classes, dtype=object)[ws.y[fold.test]],
+                                         "predicted": np.asarray(ws.classes, dtype=object)[proba.argmax(1)]}))
         test_groups = sorted(set(ws.groups(fold.leakage_key)[fold.test].tolist()))
         results.append({"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
                         "n_test": len(fold.test), "best_epoch": res.best_epoch, "best_val_loss": res.best_val_loss,
@@ -172,6 +177,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     write_text_atomic(out / "metrics.md", markdown_report(title, header, results, summary, ws.classes, ws.synthetic))
     write_json(out / "folds.json", [{"name": r["name"], "leakage_key": r["leakage_key"], "test_groups": r["test_groups"]}
                                     for r in results])
+    write_text_atomic(out / "predictions.csv", pd.concat(predictions).to_csv(index=False))
     cm = np.sum([np.asarray(r["metrics"]["confusion_matrix"]) for r in results], axis=0)
     tag = " [SYNTHETIC]" if ws.synthetic else ""
     plot_confusion(out / "confusion_matrix.png", cm, ws.classes, title + tag)

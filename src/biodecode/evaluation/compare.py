@@ -1,0 +1,209 @@
+"""Several models (networks and classical baselines) on one dataset, task and protocol, several
+seeds each, judged per subject with paired tests: the comparison MOABB users know, inside the
+same leakage-free harness (each run selects its model on its training side only).
+
+Output folder: one run folder per model and seed (``<model>-seed<k>/``, as ``biodecode train``
+writes), and ``compare.md`` / ``compare.json`` (per-subject accuracy of every model, mean and sd
+across subjects, paired Wilcoxon signed-rank tests with the rank-biserial effect size),
+``scores.png`` (per-subject scores per model) and ``paired.png`` (each model against the first).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..config import RunConfig
+from ..errors import ConfigError
+from .report import _save, write_json, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+def per_subject_accuracy(run_dir: str | Path) -> pd.Series:
+    """Accuracy per subject over all of a run's test windows (``predictions.csv``)."""
+    pred = pd.read_csv(Path(run_dir) / "predictions.csv", dtype={"subject": str})
+    return (pred["true"] == pred["predicted"]).groupby(pred["subject"]).mean()
+
+
+def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, float | int | None]:
+    """Wilcoxon signed-rank test of paired scores ``a`` vs ``b`` (one per subject) and the
+    rank-biserial correlation r = (sum of positive ranks - sum of negative ranks) / total, in
+    [-1, 1], positive when ``a`` scores higher. Ties (zero differences) are dropped, as Wilcoxon's
+    original test does. ``p`` is None when fewer than two subjects differ."""
+    from scipy.stats import rankdata, wilcoxon
+
+    d = np.asarray(a, float) - np.asarray(b, float)
+    nz = d[d != 0]
+    out: dict[str, float | int | None] = {"n": int(len(d)), "mean_diff": float(d.mean()) if len(d) else None,
+                                          "W": None, "p": None, "r": None}
+    if len(nz) < 2:
+        return out
+    ranks = rankdata(np.abs(nz))
+    plus, minus = float(ranks[nz > 0].sum()), float(ranks[nz < 0].sum())
+    res = wilcoxon(a, b, zero_method="wilcox", alternative="two-sided")
+    out.update(W=float(res.statistic), p=float(res.pvalue), r=(plus - minus) / (plus + minus))
+    return out
+
+
+def compare_models(
+    config: RunConfig,
+    models: Sequence[str],
+    out_dir: str | Path,
+    *,
+    seeds: Sequence[int] = (0,),
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+    data_progress: Callable[[str, int, int], None] | None = None,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Run every model in ``models`` with every seed under ``config``'s data and protocol (the
+    windows are built once), then score and test them per subject. ``config.model.kwargs`` apply
+    to the model named in ``config`` only; the others run with their defaults. Returns the report."""
+    from ..experiment import load_run_windows, run_experiment
+    from ..runs import check_run_dir
+
+    models = list(dict.fromkeys(models))
+    if len(models) < 2:
+        raise ConfigError(f"compare: give at least two models, got {models}")
+    if not seeds:
+        raise ConfigError("compare: give at least one seed")
+    out = Path(out_dir)
+    if (out / "compare.json").exists() and not overwrite:
+        raise ConfigError(f"{out}: already holds a comparison; choose another folder or overwrite it (--overwrite)")
+    checked = []
+    for name in models:  # every name and option checked before any data is read
+        cfg = copy.deepcopy(config)
+        cfg.model.name = name
+        if name != config.model.name:
+            cfg.model.kwargs = {}
+        cfg.validate()
+        checked.append(cfg)
+    for name in models:
+        for seed in seeds:
+            check_run_dir(out / f"{name}-seed{seed}", overwrite)
+    say = progress or (lambda msg: log.info(msg))
+    ws = load_run_windows(config, progress=data_progress)
+    runs: dict[str, list[str]] = {}
+    per_seed: dict[str, list[pd.Series]] = {}
+    for cfg in checked:
+        for seed in seeds:
+            c = copy.deepcopy(cfg)
+            c.seed, c.train.seed = int(seed), int(seed)
+            run = out / f"{c.model.name}-seed{seed}"
+            say(f"compare: {c.model.name}, seed {seed}")
+            run_experiment(c, run, windows=ws, overwrite=overwrite, progress=progress, on_epoch=on_epoch)
+            runs.setdefault(c.model.name, []).append(run.name)
+            per_seed.setdefault(c.model.name, []).append(per_subject_accuracy(run))
+    scores = pd.DataFrame({m: pd.concat(s, axis=1).mean(axis=1) for m, s in per_seed.items()})
+    scores = scores.loc[sorted(scores.index, key=lambda s: (len(s), s))]
+    seed_sd = {m: float(pd.concat(s, axis=1).mean(axis=0).std(ddof=1)) if len(s) > 1 else None
+               for m, s in per_seed.items()}
+    tests = [{"a": a, "b": b, **paired_test(scores[a].to_numpy(), scores[b].to_numpy())} for a, b in combinations(models, 2)]
+    p = config.protocol
+    report = {
+        "dataset": config.data.dataset, "task": config.data.task, "protocol": p.name, "seeds": list(map(int, seeds)),
+        "subjects": list(scores.index), "models": models, "runs": runs, "synthetic": ws.synthetic,
+        "per_subject": {m: {s: float(v) for s, v in scores[m].items()} for m in models},
+        "summary": {m: {"mean": float(scores[m].mean()), "sd": float(scores[m].std(ddof=1)) if len(scores) > 1 else 0.0,
+                        "sd_over_seeds": seed_sd[m]} for m in models},
+        "tests": tests,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "compare.json", report)
+    write_text_atomic(out / "compare.md", _markdown(report, scores))
+    _score_plot(out / "scores.png", scores, report)
+    _paired_plot(out / "paired.png", scores, models, report)
+    say(f"compare: report in {out / 'compare.md'}")
+    return report
+
+
+def _fmt_p(p: float | None) -> str:
+    return "-" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+
+
+def _markdown(rep: dict[str, Any], scores: pd.DataFrame) -> str:
+    models = rep["models"]
+    lines = [f"# Comparison on {rep['dataset']} ({rep['task']}), {rep['protocol']}", ""]
+    if rep["synthetic"]:
+        lines += ["> **SYNTHETIC DATA.** These scores show the pipeline works, not how well anything decodes real "
+                  "signals.", ""]
+    lines += [f"- **subjects**: {len(rep['subjects'])} ({', '.join(rep['subjects'])})",
+              f"- **seeds**: {', '.join(map(str, rep['seeds']))} (per-subject scores are averaged over seeds)",
+              "- **score**: accuracy over each subject's test windows, pooled across the protocol's folds",
+              "- **model selection**: inside each run, on its training side only (early stopping on a validation "
+              "split of the training side; baselines have none)",
+              "- **runs**: " + ", ".join(f"`{r}/`" for rs in rep["runs"].values() for r in rs), "",
+              "## Per subject", "", "| subject | " + " | ".join(f"`{m}`" for m in models) + " |",
+              "|---" * (len(models) + 1) + "|"]
+    for s, row in scores.iterrows():
+        lines.append(f"| {s} | " + " | ".join(f"{row[m]:.3f}" for m in models) + " |")
+    lines.append("| **mean ± sd** | " + " | ".join(
+        f"**{rep['summary'][m]['mean']:.3f}** ± {rep['summary'][m]['sd']:.3f}" for m in models) + " |")
+    if len(rep["seeds"]) > 1:
+        lines.append("| sd of the mean over seeds | " + " | ".join(
+            f"{rep['summary'][m]['sd_over_seeds']:.3f}" for m in models) + " |")
+    lines += ["", "## Paired tests across subjects", "",
+              "Wilcoxon signed-rank (two-sided; subjects with equal scores dropped) and the rank-biserial "
+              "effect size r (positive: the first model scores higher; |r| near 1: it wins on nearly every "
+              "subject).", "", "| model A | model B | mean A - B | W | p | r | subjects |", "|---|---|---|---|---|---|---|"]
+    for t in rep["tests"]:
+        w = "-" if t["W"] is None else f"{t['W']:.1f}"
+        r = "-" if t["r"] is None else f"{t['r']:+.2f}"
+        lines.append(f"| `{t['a']}` | `{t['b']}` | {t['mean_diff']:+.3f} | {w} | {_fmt_p(t['p'])} | {r} | {t['n']} |")
+    n = len(rep["subjects"])
+    if n < 6:
+        lines += ["", f"With {n} subjects no two-sided Wilcoxon p-value can fall below 0.05 (the smallest is "
+                      f"2 / 2^{n} = {2 / 2 ** n:.3f}): add subjects before reading anything into these tests."]
+    lines += ["", "Plots: `scores.png` (per-subject scores per model), `paired.png` (each model against the first).", ""]
+    return "\n".join(lines)
+
+
+def _score_plot(path: Path, scores: pd.DataFrame, rep: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = rep["models"]
+    fig, ax = plt.subplots(figsize=(1.4 * len(models) + 2.5, 4))
+    rng = np.random.default_rng(0)
+    for i, m in enumerate(models):
+        y = scores[m].to_numpy()
+        ax.scatter(i + rng.uniform(-0.12, 0.12, len(y)), y, s=18, alpha=0.7)
+        ax.errorbar(i + 0.3, y.mean(), yerr=y.std(ddof=1) if len(y) > 1 else 0, fmt="D", color="black", capsize=4)
+    ax.set_xticks(range(len(models)), models, rotation=20)
+    ax.set_ylabel("accuracy per subject")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{rep['dataset']} {rep['task']}, {rep['protocol']} ({len(scores)} subjects)"
+                 + (" [SYNTHETIC]" if rep["synthetic"] else ""), fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _paired_plot(path: Path, scores: pd.DataFrame, models: list[str], rep: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    others = models[1:]
+    fig, axes = plt.subplots(1, len(others), figsize=(3.6 * len(others), 3.8), squeeze=False)
+    for ax, m in zip(axes[0], others):
+        ax.scatter(scores[models[0]], scores[m], s=20)
+        ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(models[0])
+        ax.set_ylabel(m)
+        t = next(t for t in rep["tests"] if {t["a"], t["b"]} == {models[0], m})
+        ax.set_title(f"p = {_fmt_p(t['p'])}", fontsize=9)
+    fig.suptitle("each point a subject; above the diagonal: the second model scores higher", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)

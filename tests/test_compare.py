@@ -1,0 +1,77 @@
+"""biodecode compare: several models and seeds under one protocol, per-subject scores, paired tests."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import wilcoxon
+
+from biodecode.cli import main
+from biodecode.config import RunConfig
+from biodecode.errors import ConfigError
+from biodecode.evaluation.compare import compare_models, paired_test, per_subject_accuracy
+
+
+def test_paired_test_matches_scipy_and_signs_the_effect():
+    a = np.array([0.9, 0.8, 0.85, 0.7, 0.95, 0.6, 0.75])
+    b = np.array([0.7, 0.75, 0.8, 0.72, 0.6, 0.55, 0.5])
+    t = paired_test(a, b)
+    ref = wilcoxon(a, b)
+    assert t["p"] == pytest.approx(ref.pvalue) and t["W"] == pytest.approx(ref.statistic)
+    assert 0 < t["r"] <= 1 and t["mean_diff"] == pytest.approx(np.mean(a - b))
+    assert paired_test(b, a)["r"] == pytest.approx(-t["r"])
+    assert paired_test(a, a + 0.1)["r"] == -1.0  # b higher on every subject
+    assert paired_test(np.ones(3), np.ones(3))["p"] is None  # nothing differs: no test
+
+
+def _config(**data) -> RunConfig:
+    return RunConfig.from_dict({"data": {"dataset": "synthetic-mi", "task": "left-right-imagery", "subjects": [1, 2, 3],
+                                         "dataset_kwargs": {"n_channels": 6, "n_trials": 12}, **data},
+                                "protocol": {"name": "loso"}, "train": {"max_epochs": 2}})
+
+
+def test_compare_runs_every_model_and_seed_and_tests_them_per_subject(tmp_path):
+    out = tmp_path / "cmp"
+    rep = compare_models(_config(), ["eegnet", "ts-lr"], out, seeds=[0, 1])
+    assert {"compare.md", "compare.json", "scores.png", "paired.png"} <= {p.name for p in out.iterdir()}
+    for name in ("eegnet-seed0", "eegnet-seed1", "ts-lr-seed0", "ts-lr-seed1"):
+        assert json.loads((out / name / "status.json").read_text())["status"] == "done"
+    assert rep["subjects"] == ["1", "2", "3"] and rep["runs"]["ts-lr"] == ["ts-lr-seed0", "ts-lr-seed1"]
+    # per-subject scores are the runs' test accuracies (LOSO: one subject per fold), averaged over seeds
+    for model in ("eegnet", "ts-lr"):
+        folds = [json.loads((out / f"{model}-seed{s}" / "metrics.json").read_text())["folds"] for s in (0, 1)]
+        for k, subject in enumerate(["1", "2", "3"]):
+            expected = np.mean([f[k]["metrics"]["accuracy"] for f in folds])
+            assert rep["per_subject"][model][subject] == pytest.approx(expected)
+        assert rep["summary"][model]["mean"] == pytest.approx(np.mean(list(rep["per_subject"][model].values())))
+    (t,) = rep["tests"]
+    assert (t["a"], t["b"], t["n"]) == ("eegnet", "ts-lr", 3)
+    md = (out / "compare.md").read_text()
+    assert "SYNTHETIC" in md and "no two-sided Wilcoxon p-value can fall below 0.05" in md
+    with pytest.raises(ConfigError, match="already holds a comparison"):
+        compare_models(_config(), ["eegnet", "ts-lr"], out)
+
+
+def test_predictions_cover_every_test_window_once(tmp_path):
+    from biodecode.experiment import run_experiment
+
+    run_experiment(_config(), tmp_path / "run")
+    pred = pd.read_csv(tmp_path / "run" / "predictions.csv", dtype={"subject": str})
+    folds = json.loads((tmp_path / "run" / "metrics.json").read_text())["folds"]
+    assert pred["window"].is_unique and len(pred) == sum(f["n_test"] for f in folds)
+    assert sorted(pred["window"]) == list(range(len(pred)))  # LOSO tests every window once
+    acc = per_subject_accuracy(tmp_path / "run")
+    assert list(acc.index) == ["1", "2", "3"] and ((acc >= 0) & (acc <= 1)).all()
+
+
+def test_compare_from_the_cli_checks_names_before_any_work(tmp_path, capsys):
+    assert main(["compare", "--dataset", "synthetic-mi", "--models", "eegnet", "tslr", "--out", str(tmp_path / "c")]) == 2
+    assert "unknown model 'tslr'" in capsys.readouterr().err and not (tmp_path / "c").exists()
+    assert main(["compare", "--dataset", "synthetic-mi", "--models", "eegnet", "--out", str(tmp_path / "c")]) == 2
+    assert "at least two models" in capsys.readouterr().err
+    assert main(["-q", "compare", "--dataset", "synthetic-mi", "--task", "left-right-imagery", "--subjects", "1-3",
+                 "--protocol", "loso", "--models", "mdm", "csp-lda", "--set", "data.dataset_kwargs.n_channels=6",
+                 "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "mdm" in out and "csp-lda" in out and "report:" in out
