@@ -327,7 +327,10 @@ def cmd_stream(args: argparse.Namespace) -> int:
     if args.lsl:
         decisions = lsl_decisions(dec, args.lsl, max_seconds=args.max_seconds)
     else:
-        decisions = replay(dec, load_replay(args.replay, dec, args.max_seconds), args.chunk, realtime=args.realtime)
+        data = load_replay(args.replay, dec, args.max_seconds)
+        if args.calibrate_s:
+            dec.calibrate(data[:, :int(round(args.calibrate_s * dec.sfreq))])
+        decisions = replay(dec, data, args.chunk, realtime=args.realtime)
     for d in decisions:
         probs = " ".join(f"{c}={p:.2f}" for c, p in zip(dec.classes, d.proba))
         print(f"t={d.time:8.3f}s  {d.label:>12s}  {probs}  latency {d.latency_s * 1e3:.2f} ms"
@@ -453,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--chunk", type=_positive(int), default=8, help="samples per chunk when replaying")
     st.add_argument("--realtime", action="store_true", help="replay at the recording's rate (default: as fast as possible)")
     st.add_argument("--max-seconds", type=_positive(float), help="stop after this many seconds of signal")
+    st.add_argument("--calibrate-s", type=_positive(float),
+                    help="for models trained with data.alignment=euclidean: align with the first this many seconds")
     st.set_defaults(func=cmd_stream)
 
     bl = sub.add_parser("bench-latency", help="p50/p99 decision latency: PyTorch eager, ONNX Runtime float32 and int8")

@@ -23,7 +23,9 @@ class DataConfig:
     sliding windows; preprocessing: pipeline steps (``None`` = the dataset's default);
     data_dir: data root (default ``$BIODECODE_DATA_DIR`` or the user cache); metadata_channels:
     window metadata columns appended as constant channels (e.g. ``[rr_pre_s, rr_post_s, rr_local_s]``
-    for MIT-BIH beats; such models cannot be streamed, the decoder has no metadata)."""
+    for MIT-BIH beats; such models cannot be streamed, the decoder has no metadata); alignment:
+    ``"euclidean"`` aligns each ``alignment_by`` group (default each subject; e.g. ``[subject,
+    session]`` across days) by its own mean covariance (:mod:`biodecode.alignment`), or ``"none"``."""
 
     dataset: str = "synthetic-mi"
     subjects: list[Any] | None = None
@@ -37,9 +39,14 @@ class DataConfig:
     cache_dir: str | None = None
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
     metadata_channels: list[str] = field(default_factory=list)
+    alignment: str = "none"
+    alignment_by: list[str] = field(default_factory=lambda: ["subject"])
 
     def __post_init__(self) -> None:
         check_fields(self, "data")
+        from .alignment import check_alignment
+
+        check_alignment(self.alignment)
         for name in ("window_s", "stride_s"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ConfigError(f"data.{name} must be positive, got {getattr(self, name)}")

@@ -19,6 +19,7 @@ from .evaluation.report import markdown_report, plot_confusion, plot_learning_cu
 from .models import count_parameters, create_model
 from .training import FitResult, fit, predict_proba, save_model, seed_everything
 from .lazyarray import take_rows
+from .alignment import align_windows
 from .baselines import BASELINES, baseline_proba, fit_baseline, is_baseline, make_baseline, save_baseline
 from .loading import load_windows
 from .runs import check_run_dir, set_status, start_run
@@ -52,6 +53,8 @@ def load_run_windows(config: RunConfig, progress=None) -> WindowSet:
     """The windows a run config describes (through the window store)."""
     d = config.data
     ws = load_windows(d.window_spec(), d.subjects, data_dir=d.data_dir, cache_dir=d.cache_dir, progress=progress)
+    if d.alignment == "euclidean":
+        ws = align_windows(ws, by=d.alignment_by)
     return with_metadata_channels(ws, d.metadata_channels) if d.metadata_channels else ws
 
 
@@ -186,6 +189,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     fold = folds[best[2]]
     fitted = np.concatenate([fold.train, fold.val])
     meta = dict(classes=list(ws.classes), ch_names=list(ws.ch_names), sfreq=ws.sfreq,
+                alignment={"method": config.data.alignment, "by": list(config.data.alignment_by)},
                 window_spec=_resolved_spec(config, ws).to_dict(), metadata_channels=list(config.data.metadata_channels),
                 synthetic=ws.synthetic, fold=results[best[2]]["name"],
                 fitted_on={"key": fold.leakage_key, "groups": sorted(set(ws.groups(fold.leakage_key)[fitted].tolist())),

@@ -93,7 +93,8 @@ class ConcatRows:
 
 
 def take_rows(X, key):
-    """``X[key]`` that stays lazy for :class:`ConcatRows` and is a plain index otherwise."""
-    if isinstance(X, ConcatRows):
-        return X.take(key)
-    return X[key]
+    """``X[key]`` that stays lazy for lazy row views (:class:`ConcatRows`, or anything else with a
+    row-wise ``take``) and is a plain index for arrays."""
+    if isinstance(X, np.ndarray) or not hasattr(X, "take"):
+        return X[key]
+    return X.take(key)

@@ -113,7 +113,25 @@ class StreamDecoder:
         self.max_gap = int(round(max_gap_s * self.sfreq))
         self.jitter = max(0, int(round(jitter_s * self.sfreq)))  # timestamp noise tolerated as contiguous
         self.stats = StreamStats()
+        self.alignment = str((meta.get("alignment") or {}).get("method", "none"))
+        self.align_matrix: np.ndarray | None = None
         self.reset()
+
+    def calibrate(self, segment: np.ndarray) -> np.ndarray:
+        """For a model trained on Euclidean-aligned windows: this user's alignment matrix from a
+        calibration segment ``(n_channels, n_samples)`` (at least one window; no labels needed),
+        preprocessed as the stream is. Returns the ``(C, C)`` matrix applied to every window."""
+        from ..alignment import alignment_matrix
+
+        segment = np.asarray(segment, dtype=np.float32)
+        if segment.ndim != 2 or segment.shape[0] != len(self.ch_names) or segment.shape[1] < self.n_times:
+            raise DataFormatError(f"StreamDecoder.calibrate: expected ({len(self.ch_names)}, >= {self.n_times}) "
+                                  f"samples, got {segment.shape}")
+        y = Pipeline.from_config(self.pipeline_config).stream(self.sfreq, self.ch_names).process(segment)
+        step = max(1, self.n_times // 2)
+        windows = np.stack([y[:, e - self.n_times:e] for e in range(self.n_times, y.shape[1] + 1, step)])
+        self.align_matrix = alignment_matrix(windows).astype(np.float32)
+        return self.align_matrix
 
     def reset(self) -> None:
         """Forget filter state and buffered samples (after a long gap or a new stream)."""
@@ -151,6 +169,9 @@ class StreamDecoder:
         if chunk.ndim != 2 or chunk.shape[0] != len(self.ch_names):
             raise DataFormatError(f"StreamDecoder: expected chunks of shape ({len(self.ch_names)}, n) for channels "
                              f"{self.ch_names}, got {chunk.shape}")
+        if self.alignment == "euclidean" and self.align_matrix is None:
+            raise ConfigError("this model was trained on Euclidean-aligned windows: call calibrate(segment) with at "
+                              f"least {self.n_times} samples of this user's signal first (CLI: --calibrate-s)")
         n = chunk.shape[1]
         self.stats.chunks += 1
         if n == 0:
@@ -216,6 +237,8 @@ class StreamDecoder:
             if self.until_decision == 0:
                 self.until_decision = self.hop
                 window = self.buf[None, :, self.pos - self.n_times:self.pos]
+                if self.align_matrix is not None:
+                    window = (self.align_matrix @ window[0])[None]
                 proba = self.predictor.predict_proba(window)[0]
                 latency = time.perf_counter() - arrival
                 sample = self.count - 1

@@ -1,0 +1,96 @@
+"""Euclidean alignment (He & Wu, IEEE TBME 67(2):399, 2020): whiten each subject's (or session's)
+windows by the inverse square root of their mean spatial covariance, so that every subject's
+aligned mean covariance is the identity and a model trained on some subjects meets the next one
+on the same footing. It uses no labels: the test subject's own unlabelled windows (offline) or a
+calibration segment (streaming) give its matrix.
+
+``align_windows(ws, by="subject")`` returns a WindowSet whose ``X`` applies the matrices as rows
+are read (a lazy view over the store's memory maps; nothing is copied up front).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import ConfigError, DataFormatError
+from .lazyarray import take_rows
+from .windows import WindowSet
+
+#: Added to the mean covariance's diagonal, relative to its mean eigenvalue, before inverting.
+SHRINK = 1e-6
+
+
+def alignment_matrix(X: Any, batch: int = 256) -> np.ndarray:
+    """``R^(-1/2)`` for windows ``X (n, C, T)``, R the mean of the windows' covariances ``x x^T / T``
+    (each window centred per channel), computed in float64 over batches of rows."""
+    n = len(X)
+    if n == 0:
+        raise DataFormatError("alignment: no windows to compute a reference covariance from")
+    C = X.shape[1]
+    R = np.zeros((C, C))
+    for i in range(0, n, batch):
+        x = np.asarray(X[i:i + batch], dtype=np.float64)
+        x = x - x.mean(axis=-1, keepdims=True)
+        R += np.einsum("nct,ndt->cd", x, x) / x.shape[-1]
+    R /= n
+    if not np.isfinite(R).all():
+        raise DataFormatError("alignment: the windows contain NaN or inf")
+    w, V = np.linalg.eigh((R + R.T) / 2)
+    w = np.maximum(w, SHRINK * max(w.mean(), np.finfo(float).tiny))
+    return (V / np.sqrt(w)) @ V.T
+
+
+class AlignedRows:
+    """Rows of ``base`` (an array or lazy view ``(n, C, T)``), each multiplied by its group's matrix
+    ``mats[group[i]]`` when read. ``take`` stays lazy, as :class:`~biodecode.lazyarray.ConcatRows` does."""
+
+    def __init__(self, base: Any, group: np.ndarray, mats: np.ndarray):
+        self.base, self.group, self.mats = base, np.asarray(group, dtype=np.int64), np.asarray(mats, np.float32)
+        self.shape, self.dtype = tuple(base.shape), np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def take(self, key) -> "AlignedRows":
+        return AlignedRows(take_rows(self.base, key), self.group[key], self.mats)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, tuple):
+            return self[key[0]][(slice(None), *key[1:]) if np.ndim(self.group[key[0]]) else key[1:]]
+        x = np.asarray(self.base[key], dtype=np.float32)
+        g = self.group[key]
+        if np.ndim(g) == 0:
+            return self.mats[int(g)] @ x
+        return np.einsum("ncd,ndt->nct", self.mats[g], x, optimize=True)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[np.arange(len(self))]
+        return out.astype(dtype, copy=False) if dtype is not None else out
+
+
+def align_windows(ws: WindowSet, by: str | Sequence[str] = "subject") -> WindowSet:
+    """``ws`` with each group of windows (``by``: a metadata column or columns, e.g. subject or
+    (subject, session)) Euclidean-aligned by its own mean covariance. Labels are not used."""
+    if len(ws) == 0:
+        raise DataFormatError("align_windows: the window set is empty")
+    groups = ws.groups(by)
+    names, inverse = np.unique(groups, return_inverse=True)
+    mats = np.stack([alignment_matrix(take_rows(ws.X, np.flatnonzero(inverse == g))) for g in range(len(names))])
+    info = dict(ws.info, alignment={"method": "euclidean", "by": [by] if isinstance(by, str) else list(by)})
+    return WindowSet(AlignedRows(ws.X, inverse, mats), ws.y, ws.metadata, list(ws.classes), ws.sfreq,
+                     list(ws.ch_names), info)
+
+
+ALIGNMENTS = ("none", "euclidean")
+
+
+def check_alignment(name: str) -> str:
+    if name not in ALIGNMENTS:
+        raise ConfigError(f"data.alignment must be one of {list(ALIGNMENTS)}, got {name!r}")
+    return name
