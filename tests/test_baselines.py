@@ -89,3 +89,40 @@ def test_td_lda_across_days_on_the_myo_set(data_dir, tmp_path):
     report = json.loads((out / "metrics.json").read_text())
     assert len(report["folds"]) == 3 and all("held out" in f["name"] for f in report["folds"])
     assert report["summary"]["accuracy"]["mean"] > 1 / 8 + 0.1  # above chance across days
+
+
+def test_rr_morph_lda_needs_the_rr_channels_and_reads_them():
+    from biodecode.baselines import beat_features
+
+    with pytest.raises(ConfigError, match="set data.metadata_channels"):
+        from biodecode.config import RunConfig
+
+        RunConfig.from_dict({"data": {"dataset": "mitdb", "task": "aami-beats"}, "model": {"name": "rr-morph-lda"},
+                             "protocol": {"name": "inter-patient"}}).validate()
+    X = np.zeros((2, 4, 252))
+    X[:, 0, 90] = [1.0, 2.0]  # R peak at 0.25 s (360 Hz)
+    X[:, 1:, :] = np.array([[0.8, 1.0, 0.9], [0.5, 1.2, 1.0]])[:, :, None]
+    f = beat_features(X, 360.0)
+    assert f.shape == (2, 22)
+    np.testing.assert_allclose(f[:, :5], [[0.8, 1.0, 0.9, 0.8 / 0.9, 1.0 / 0.9], [0.5, 1.2, 1.0, 0.5, 1.2]])
+    assert f[1, 5:15].max() == pytest.approx(2.0)  # the R peak is among the QRS samples
+
+
+@pytest.mark.realdata
+def test_rr_morph_lda_inter_patient_on_real_records(data_dir, tmp_path):
+    from biodecode.datasets import get_dataset
+    from biodecode.datasets.mitdb import DS1, DS2
+
+    present = get_dataset("mitdb", path=str(data_dir)).available()
+    train, test = [r for r in DS1 if r in present][:3], [r for r in DS2 if r in present][:3]
+    if len(train) < 2 or len(test) < 2:
+        pytest.fail(f"mitdb in {data_dir} holds too few DS1/DS2 records for this test: {present}")
+    out = tmp_path / "ecg"
+    assert main(["-q", "train", "--dataset", "mitdb", "--task", "aami-beats", "--model", "rr-morph-lda", "--protocol",
+                 "inter-patient", "--subjects", *train, *test, "--data-dir", str(data_dir),
+                 "--out", str(out), "--set", "data.metadata_channels=[rr_pre_s,rr_post_s,rr_local_s]"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    (fold,) = report["folds"]
+    assert set(fold["test_groups"]) == set(test)  # DS2 records only, as de Chazal's split says
+    assert fold["metrics"]["accuracy"] > 0.6
+    assert "learning_curves" not in (out / "metrics.md").read_text()

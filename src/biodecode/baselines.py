@@ -13,6 +13,10 @@ harness as the networks. Built from the libraries users already trust:
   (Barachant et al. 2012).
 - ``td-lda``: the EMG time-domain features of :mod:`biodecode.features` (Hudgins et al. 1993),
   standardised, + LDA.
+- ``rr-morph-lda``: ECG beats (de Chazal et al., IEEE TBME 51(7) 2004, simplified): RR intervals
+  and their ratios to the local rhythm, QRS and T-wave samples, standardised, LDA with equal class
+  priors. Needs the RR metadata channels (``data.metadata_channels=[rr_pre_s, rr_post_s,
+  rr_local_s]``).
 
 Each pipeline first divides by the training windows' overall standard deviation (``_Rescale``):
 the methods are scale-invariant, but covariances of signals in volts (1e-10) trip numerical
@@ -123,6 +127,60 @@ def _td_lda(sfreq: float, threshold: float = 0.0) -> Pipeline:
                      ("scale", StandardScaler()), ("lda", LinearDiscriminantAnalysis())])
 
 
+def beat_features(X: np.ndarray, sfreq: float, r_offset_s: float = 0.25, n_rr: int = 3) -> np.ndarray:
+    """de Chazal-style features of heartbeat windows ``X (n, C, T)`` whose last ``n_rr`` channels
+    are the RR metadata channels (pre, post, local average RR in s; ``data.metadata_channels``) and
+    whose first channel is the ECG lead with the R peak ``r_offset_s`` after the window start.
+
+    Returns ``(n, 5 + 10 + 7)``: pre-RR, post-RR, local RR, pre/local and post/local (the ratios
+    normalise each patient's heart rate away); the QRS complex (R - 50 ms to R + 100 ms) at 10
+    samples; the T wave (R + 150 ms to R + 450 ms) at 7 samples; each relative to the beat's
+    baseline (the median of the window's first 100 ms)."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 3 or X.shape[1] < n_rr + 1:
+        raise DataFormatError(f"rr-morph-lda: expected beats with an ECG lead and {n_rr} RR channels, got {X.shape}")
+    rr = X[:, -n_rr:, :].mean(axis=-1)
+    pre, post, local = rr[:, 0], rr[:, 1], np.maximum(rr[:, 2], 1e-3)
+    ecg = X[:, 0, :]
+    r = int(round(r_offset_s * sfreq))
+    base = np.median(ecg[:, : max(1, int(0.1 * sfreq))], axis=1, keepdims=True)
+
+    def at(t0: float, t1: float, k: int) -> np.ndarray:
+        idx = np.clip(np.round(r + np.linspace(t0, t1, k) * sfreq).astype(int), 0, ecg.shape[1] - 1)
+        return ecg[:, idx] - base
+
+    return np.column_stack([pre, post, local, pre / local, post / local, at(-0.05, 0.10, 10), at(0.15, 0.45, 7)])
+
+
+class BalancedLDA(BaseEstimator):
+    """LDA with equal class priors (de Chazal et al. weighted each class equally in training), so
+    that the rare S, V and F beats are not drowned by N."""
+
+    def fit(self, X, y):
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        classes = np.unique(y)
+        self.lda_ = LinearDiscriminantAnalysis(priors=np.full(len(classes), 1 / len(classes))).fit(X, y)
+        self.classes_ = self.lda_.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.lda_.predict_proba(X)
+
+    def predict(self, X):
+        return self.lda_.predict(X)
+
+
+def _rr_morph_lda(sfreq: float, r_offset_s: float = 0.25) -> Pipeline:
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    return Pipeline([("features", FunctionTransformer(beat_features, kw_args={"sfreq": sfreq, "r_offset_s": r_offset_s})),
+                     ("scale", StandardScaler()), ("lda", BalancedLDA())])
+
+
+#: The window metadata an ``rr-morph-lda`` run needs as channels (``data.metadata_channels``).
+RR_CHANNELS = ["rr_pre_s", "rr_post_s", "rr_local_s"]
+
 #: name -> (builder(sfreq, **kwargs), signal family, reference)
 BASELINES: dict[str, tuple[Callable[..., Pipeline], str, str]] = {
     "csp-lda": (_csp_lda, "EEG", "Blankertz et al. 2008, IEEE Signal Process. Mag. 25(1):41"),
@@ -130,6 +188,7 @@ BASELINES: dict[str, tuple[Callable[..., Pipeline], str, str]] = {
     "ts-lr": (_ts_lr, "EEG", "Barachant et al. 2012, IEEE TBME 59(4):920 (tangent space)"),
     "mdm": (_mdm, "EEG", "Barachant et al. 2012, IEEE TBME 59(4):920 (minimum distance to mean)"),
     "td-lda": (_td_lda, "EMG", "Hudgins et al. 1993, IEEE TBME 40(1):82 (time-domain features)"),
+    "rr-morph-lda": (_rr_morph_lda, "ECG", "de Chazal et al. 2004, IEEE TBME 51(7):1196 (RR + morphology, LDA)"),
 }
 
 

@@ -149,6 +149,12 @@ class RunConfig:
 
         if is_baseline(self.model.name):
             make_baseline(self.model.name, 100.0, **self.model.kwargs)  # names and options, before any data
+            from .baselines import RR_CHANNELS
+
+            if self.model.name == "rr-morph-lda" and self.data.metadata_channels != RR_CHANNELS:
+                raise ConfigError(f"rr-morph-lda reads the RR intervals from metadata channels: set "
+                                  f"data.metadata_channels={RR_CHANNELS} (--set data.metadata_channels=[rr_pre_s,"
+                                  f"rr_post_s,rr_local_s]), got {self.data.metadata_channels}")
         elif self.model.name not in list_models():
             raise ConfigError(f"unknown model {self.model.name!r}; networks: {', '.join(list_models())}; classical "
                               f"baselines: {', '.join(list_baselines())}")

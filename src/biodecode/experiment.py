@@ -177,7 +177,8 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     report = {"title": title, "synthetic": ws.synthetic, "classes": ws.classes, "summary": summary, "folds": results,
               "header": header, "best_fold": best[2]}
     write_json(out / "metrics.json", report)
-    write_text_atomic(out / "metrics.md", markdown_report(title, header, results, summary, ws.classes, ws.synthetic))
+    write_text_atomic(out / "metrics.md", markdown_report(title, header, results, summary, ws.classes, ws.synthetic,
+                                                          curves=not classical))
     write_json(out / "folds.json", [{"name": r["name"], "leakage_key": r["leakage_key"], "test_groups": r["test_groups"]}
                                     for r in results])
     write_text_atomic(out / "predictions.csv", pd.concat(predictions).to_csv(index=False))

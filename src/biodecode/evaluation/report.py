@@ -41,7 +41,7 @@ def per_class_table(cm: np.ndarray, classes: Sequence[str]) -> list[dict[str, An
 
 
 def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str, Any]], summary: dict[str, Any],
-                    classes: Sequence[str], synthetic: bool) -> str:
+                    classes: Sequence[str], synthetic: bool, curves: bool = True) -> str:
     lines = [f"# {title}", ""]
     if synthetic:
         lines += ["> **SYNTHETIC DATA.** These numbers come from biodecode's synthetic generator, not from real "
@@ -61,7 +61,7 @@ def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str
               "|---|---|---|---|---|"]
     for r in per_class_table(cm, classes):
         lines.append(f"| {r['class']} | {r['support']} | {_fmt(r['sensitivity'])} | {_fmt(r['ppv'])} | {_fmt(r['specificity'])} |")
-    lines += ["", "Confusion matrix: `confusion_matrix.png`; learning curves: `learning_curves.png`.", ""]
+    lines += ["", "Confusion matrix: `confusion_matrix.png`" + ("; learning curves: `learning_curves.png`." if curves else "."), ""]
     return "\n".join(lines)
 
 

@@ -93,7 +93,7 @@ def evaluate_model(
     report = {"title": title, "checkpoint": str(checkpoint), "dataset": dataset, "task": task,
               "subjects": subjects_seen, "metrics": metrics, "n_fitted_windows": int(fitted.sum()),
               "warning": warning, "synthetic": bool(meta.get("synthetic", False))}
-    md = markdown_report(title, header, [row], summarize([metrics]), ws.classes, report["synthetic"])
+    md = markdown_report(title, header, [row], summarize([metrics]), ws.classes, report["synthetic"], curves=False)
     if warning:
         md = md.replace("\n", f"\n\n> **WARNING.** {warning}.\n", 1)
     out.mkdir(parents=True, exist_ok=True)
