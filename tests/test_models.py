@@ -183,3 +183,16 @@ def test_eegnet_4_2_and_8_2_presets():
     a = create_model("eegnet-4,2", 22, 256, 4, sfreq=128.0)
     b = create_model("eegnet-8,2", 22, 256, 4, sfreq=128.0)
     assert (a.F1, a.D, a.F2) == (4, 2, 8) and (b.F1, b.D, b.F2) == (8, 2, 16)
+
+
+def test_eegnex_matches_the_authors_keras_layout():
+    from biodecode.models.eegnex import EEGNeX, eegnex_keras_param_count
+
+    for c, t, n in [(64, 480, 2), (22, 1000, 4), (8, 200, 8), (3, 250, 2)]:
+        model = EEGNeX(c, t, n)
+        assert count_parameters(model) == eegnex_keras_param_count(c, t, n)
+        assert model.n_features == 8 * -(-t // 4)  # 8 maps x ceil(T / 4) steps into the dense layer
+    m = EEGNeX(22, 1000, 4)
+    assert [l.kernel_size for l in m.modules() if isinstance(l, torch.nn.Conv2d)] == [(1, 32), (1, 32), (22, 1), (1, 16), (1, 16)]
+    assert [l.dilation for l in m.modules() if isinstance(l, torch.nn.Conv2d)][-2:] == [(1, 2), (1, 4)]
+    assert [l.normalized_shape for l in m.modules() if isinstance(l, torch.nn.LayerNorm)] == [(1000,)] * 3 + [(250,)] * 2

@@ -10,6 +10,7 @@ from ..errors import ConfigError
 from .base import BiosignalModel
 from .convnets import Deep4, ShallowConvNet
 from .eegnet import EEGNet
+from .eegnex import EEGNeX
 from .recurrent import LSTMNet
 from .resnet1d import ResNet1d
 from .tcnet import EEGTCNet
@@ -34,6 +35,7 @@ def register_model(name: str, cls: type[BiosignalModel], note: str = "", **prese
 register_model("eegnet", EEGNet, "EEGNet-8,2 (F1=8, D=2, F2=16)")
 register_model("eegnet-4,2", EEGNet, "EEGNet-4,2 (F1=4, D=2, F2=8)", F1=4, D=2)
 register_model("eegnet-8,2", EEGNet, "EEGNet-8,2 (F1=8, D=2, F2=16)", F1=8, D=2)
+register_model("eegnex", EEGNeX, "EEGNeX-8,32 (authors' Keras layout)")
 register_model("shallow", ShallowConvNet, "ShallowConvNet")
 register_model("deep4", Deep4, "Deep4 ConvNet")
 register_model("eegtcnet", EEGTCNet, "EEG-TCNet")
