@@ -96,6 +96,9 @@ def test_progress_by_default_and_quiet_on_request(tmp_path, capsys, monkeypatch)
     assert main(["--quiet", "train", *SYN, "--out", str(tmp_path / "b")]) == 0
     cap = capsys.readouterr()
     assert cap.err == "" and "report:" in cap.out
+    assert main(["train", *SYN, "--out", str(tmp_path / "c"), "-q"]) == 0  # after the command too
+    cap = capsys.readouterr()
+    assert cap.err == "" and "report:" in cap.out
 
 
 def test_library_logs_and_never_prints(tmp_path, capsys):

@@ -473,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", default="eegnet")
     demo.add_argument("--epochs", type=_positive(int), default=40)
     demo.set_defaults(func=cmd_demo)
+    for name in ("train", "compare", "evaluate", "demo"):  # also after the command: biodecode train ... -q
+        sub.choices[name].add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                                       help="no progress bars or per-fold lines; results only")
     return p
 
 
