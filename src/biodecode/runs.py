@@ -18,21 +18,12 @@ from typing import Any
 
 from .errors import ConfigError
 from .evaluation.report import write_json
+from .store import pid_alive
 
 #: What a run writes into its folder (``evaluate/`` is written later by ``biodecode evaluate``).
 RUN_FILES = ("status.json", "config.yaml", "environment.json", "metrics.json", "metrics.md", "confusion_matrix.png",
              "learning_curves.png", "folds.json", "predictions.csv", "model.pt", "model.joblib", "evaluate")
 STATUS = "status.json"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -46,7 +37,7 @@ def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return {"status": "unknown", "message": f"{path} is unreadable"}
     if (st.get("status") == "running" and st.get("host") == socket.gethostname()
-            and isinstance(st.get("pid"), int) and not _pid_alive(st["pid"])):
+            and isinstance(st.get("pid"), int) and not pid_alive(st["pid"])):
         st = dict(st, status="interrupted", message="the process running it stopped before it finished")
     return st
 

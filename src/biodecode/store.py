@@ -76,7 +76,8 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical({k: v for k, v in manifest.items() if k != "digest"}).encode()).hexdigest()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -152,7 +153,7 @@ class WindowStore:
                 age = time.time() - p.stat().st_mtime
             except OSError:
                 continue
-            dead = len(bits) >= 3 and bits[1] == host and bits[2].isdigit() and not _pid_alive(int(bits[2]))
+            dead = len(bits) >= 3 and bits[1] == host and bits[2].isdigit() and not pid_alive(int(bits[2]))
             if dead or age > STALE_AFTER_S:
                 shutil.rmtree(p, ignore_errors=True)
                 log.info("window store: removed %s, left by a writer that stopped", p.name)

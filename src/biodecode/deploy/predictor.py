@@ -6,7 +6,7 @@ import json
 import warnings
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -78,6 +78,22 @@ class OnnxPredictor(Predictor):
         return self.session.run(None, {self.input: np.ascontiguousarray(X, dtype=np.float32)})[0]
 
 
+def _archive(path: Path, what: str, hint: str, load: Callable[[dict[str, str]], Any], how: str) -> tuple[Any, dict]:
+    """``load(extra_files)`` a torch archive that carries biodecode's metadata as the extra file
+    ``biodecode.json``; returns ``(loaded object, meta)``. Unreadable archives and archives without
+    the metadata are DataFormatErrors naming the file."""
+    files = {"biodecode.json": ""}
+    try:
+        obj = load(files)
+        meta = json.loads(files["biodecode.json"] or "{}")
+    except Exception as exc:  # torch raises several types, with long internal messages
+        raise DataFormatError(f"{path}: not a readable {what} {hint}: "
+                              f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
+    if not meta:
+        raise DataFormatError(f"{path}: a {what} without biodecode's metadata{how}")
+    return obj, meta
+
+
 def load_predictor(path: str | os.PathLike) -> Predictor:
     """``.onnx`` -> ONNX Runtime; ``.pt2`` -> a torch.export program; ``.pt`` -> a biodecode model
     file; ``.ts`` -> TorchScript (files written by earlier versions)."""
@@ -87,29 +103,17 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
     if path.suffix == ".onnx":
         return OnnxPredictor(path)
     if path.suffix == ".pt2":
-        files = {"biodecode.json": ""}
-        try:
-            program = torch.export.load(str(path), extra_files=files)
-            meta = json.loads(files["biodecode.json"] or "{}")
-        except Exception as exc:  # torch raises several types for a damaged archive
-            raise DataFormatError(f"{path}: not a readable torch.export program (truncated or not .pt2?): "
-                                  f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
-        if not meta:
-            raise DataFormatError(f"{path}: a torch.export program without biodecode's metadata; export it with "
-                                  f"`biodecode export --format pt2`")
+        program, meta = _archive(path, "torch.export program", "(truncated or not .pt2?)",
+                                 lambda files: torch.export.load(str(path), extra_files=files),
+                                 "; export it with `biodecode export --format pt2`")
         return TorchPredictor(program.module(), meta, name="torch.export", set_eval=False)
     if path.suffix == ".ts":  # files from earlier versions (TorchScript, deprecated in torch 2.13)
-        files = {"biodecode.json": ""}
-        try:
+        def load_ts(files):
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", category=DeprecationWarning)
-                module = torch.jit.load(str(path), _extra_files=files)
-            meta = json.loads(files["biodecode.json"] or "{}")
-        except Exception as exc:  # torch raises RuntimeError with a long internal message
-            raise DataFormatError(f"{path}: not a readable TorchScript model (truncated or not TorchScript?): "
-                                  f"{str(exc).splitlines()[0][:200]}") from None
-        if not meta:
-            raise DataFormatError(f"{path}: a TorchScript model without biodecode's metadata")
+                return torch.jit.load(str(path), _extra_files=files)
+
+        module, meta = _archive(path, "TorchScript model", "(truncated or not TorchScript?)", load_ts, "")
         return TorchPredictor(module, meta, name="torchscript")
     if path.suffix == ".pt":
         from ..training import load_model

@@ -116,15 +116,16 @@ class MaxNormConv2d(MaxNormMixin, nn.Conv2d):
         return super().forward(x)
 
 
-def same_pad_conv(c_in: int, c_out: int, kernel: int, groups: int = 1) -> nn.Sequential:
-    """A bias-free ``(1, kernel)`` Conv2d with Keras 'same' padding (the extra zero goes right).
+def same_pad_conv(c_in: int, c_out: int, kernel: int, groups: int = 1, dilation: int = 1) -> nn.Sequential:
+    """A bias-free ``(1, kernel)`` Conv2d (optionally dilated) with Keras 'same' padding (the extra
+    zero goes right).
 
     Explicit padding instead of ``padding="same"`` avoids an input copy for even kernels and
     exports cleanly to ONNX.
     """
-    left = (kernel - 1) // 2
-    return nn.Sequential(nn.ZeroPad2d((left, kernel - 1 - left, 0, 0)),
-                         nn.Conv2d(c_in, c_out, (1, kernel), groups=groups, bias=False))
+    total = dilation * (kernel - 1)
+    return nn.Sequential(nn.ZeroPad2d((total // 2, total - total // 2, 0, 0)),
+                         nn.Conv2d(c_in, c_out, (1, kernel), groups=groups, dilation=(1, dilation), bias=False))
 
 
 class CombinedConv(nn.Module):

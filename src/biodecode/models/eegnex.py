@@ -24,14 +24,7 @@ import math
 import torch
 from torch import nn
 
-from .base import BiosignalModel, MaxNormConv2d, MaxNormLinear, ModelInfo
-
-
-def _same_conv(c_in: int, c_out: int, kernel: int, dilation: int = 1) -> nn.Sequential:
-    """A bias-free ``(1, kernel)`` Conv2d with Keras 'same' padding (the extra zero on the right)."""
-    total = dilation * (kernel - 1)
-    return nn.Sequential(nn.ZeroPad2d((total // 2, total - total // 2, 0, 0)),
-                         nn.Conv2d(c_in, c_out, (1, kernel), dilation=(1, dilation), bias=False))
+from .base import BiosignalModel, MaxNormConv2d, MaxNormLinear, ModelInfo, same_pad_conv
 
 
 class EEGNeX(BiosignalModel):
@@ -49,13 +42,13 @@ class EEGNeX(BiosignalModel):
         t = n_times
         tp = math.ceil(n_times / pool)
         ln = dict(eps=1e-3)  # Keras LayerNormalization's epsilon
-        self.block1 = nn.Sequential(_same_conv(1, F1, kernel_length), nn.LayerNorm(t, **ln), nn.ELU())
-        self.block2 = nn.Sequential(_same_conv(F1, F2, kernel_length), nn.LayerNorm(t, **ln), nn.ELU())
+        self.block1 = nn.Sequential(same_pad_conv(1, F1, kernel_length), nn.LayerNorm(t, **ln), nn.ELU())
+        self.block2 = nn.Sequential(same_pad_conv(F1, F2, kernel_length), nn.LayerNorm(t, **ln), nn.ELU())
         self.block3 = nn.Sequential(
             MaxNormConv2d(F2, F2 * D, (n_channels, 1), groups=F2, bias=False, max_norm=1.0), nn.LayerNorm(t, **ln),
             nn.ELU(), nn.AvgPool2d((1, pool), ceil_mode=True), nn.Dropout(dropout))
-        self.block4 = nn.Sequential(_same_conv(F2 * D, F2, dilated_length, dilation=2), nn.LayerNorm(tp, **ln), nn.ELU())
-        self.block5 = nn.Sequential(_same_conv(F2, F1, dilated_length, dilation=4), nn.LayerNorm(tp, **ln), nn.ELU(),
+        self.block4 = nn.Sequential(same_pad_conv(F2 * D, F2, dilated_length, dilation=2), nn.LayerNorm(tp, **ln), nn.ELU())
+        self.block5 = nn.Sequential(same_pad_conv(F2, F1, dilated_length, dilation=4), nn.LayerNorm(tp, **ln), nn.ELU(),
                                     nn.Dropout(dropout))
         self.n_features = F1 * tp
         self.classifier = MaxNormLinear(self.n_features, n_classes, max_norm=0.25)
