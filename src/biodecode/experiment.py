@@ -121,6 +121,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     say(f"{len(ws)} windows {ws.X.shape[1:]} at {ws.sfreq:g} Hz, classes {ws.class_counts()}; "
         f"{len(folds)} folds ({p.name})" + ("  [SYNTHETIC DATA]" if ws.synthetic else ""))
     results, histories, best, predictions = [], [], (np.inf, None, -1), []
+    subjects = ws.groups("subject")
     n_classes = len(ws.classes)
     classical = is_baseline(config.model.name)
     title = f"{config.model.name} on {config.data.dataset} ({config.data.task or 'default task'}), {p.name}"
@@ -142,7 +143,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
                       on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None)
             proba = predict_proba(res.model, take_rows(ws.X, fold.test))
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
-        predictions.append(pd.DataFrame({"fold": k, "window": fold.test, "subject": ws.groups("subject")[fold.test],
+        predictions.append(pd.DataFrame({"fold": k, "window": fold.test, "subject": subjects[fold.test],
                                          "true": np.asarray(ws.classes, dtype=object)[ws.y[fold.test]],
                                          "predicted": np.asarray(ws.classes, dtype=object)[proba.argmax(1)]}))
         test_groups = sorted(set(ws.groups(fold.leakage_key)[fold.test].tolist()))
@@ -164,7 +165,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     summary = summarize([r["metrics"] for r in results])
     header = {
         "dataset": config.data.dataset + (" (SYNTHETIC)" if ws.synthetic else ""), "task": config.data.task,
-        "subjects": ", ".join(sorted(set(ws.groups("subject").tolist()), key=lambda s: (len(s), s))),
+        "subjects": ", ".join(sorted(set(subjects.tolist()), key=lambda s: (len(s), s))),
         "windows": f"{len(ws)} x {ws.n_channels} channels x {ws.n_times} samples at {ws.sfreq:g} Hz",
         "classes": ", ".join(f"{c} ({n})" for c, n in ws.class_counts().items()),
         "protocol": f"{p.name}: {PROTOCOLS[p.name]}",

@@ -55,16 +55,18 @@ def _is_local(subjects: Any) -> bool:
 
 def local_subjects(ds: Dataset, task: str | None) -> list[int | str]:
     """The dataset's subjects (records) whose files for ``task`` are all in its local folder."""
-    shared = ds.shared_files(task)
-    if not all((ds.root / f).is_file() for f in shared):
-        return []
-    return [s for s in ds.subjects() if all((ds.root / f).is_file() for f in ds.files(s, task))]
+    return [s for s in ds.subjects() if _on_disk(ds, [*ds.files(s, task), *ds.shared_files(task)])]
+
+
+def _on_disk(ds: Dataset, files: Sequence[str]) -> bool:
+    """Whether every one of ``files`` (relative to the dataset's folder) is present locally."""
+    return all((ds.root / f).is_file() for f in files)
 
 
 def _fetch_or_explain(ds: Dataset, units: list[tuple[str, list[str]]]) -> None:
     """Make every unit's files present, downloading missing ones. When that is not possible
     (downloads off, no network), say which units are missing, which are present, and how to go on."""
-    missing = [u for u, files in units if not all((ds.root / f).is_file() for f in files)]
+    missing = [u for u, files in units if not _on_disk(ds, files)]
     if not missing:
         return
     try:

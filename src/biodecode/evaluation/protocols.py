@@ -49,7 +49,7 @@ PROTOCOLS = {
 }
 
 
-def _stratified_group_split(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int):
+def _stratified_group_split(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> list:
     n_groups = len(np.unique(groups))
     if n_groups < 2:
         raise ConfigError(f"need at least 2 groups to split, got {n_groups}")
@@ -61,8 +61,8 @@ def _stratified_group_split(y: np.ndarray, groups: np.ndarray, n_splits: int, se
                     sorted(rare), [rare[k] for k in sorted(rare)], n_splits)
     with warnings.catch_warnings():  # said once above, in our words
         warnings.filterwarnings("ignore", message="The least populated class in y has only")
-        return iter(list(StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(
-            np.zeros(len(y)), y, groups)))
+        return list(StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(
+            np.zeros(len(y)), y, groups))
 
 
 def inner_validation(ws: WindowSet, train: np.ndarray, key: str, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +76,7 @@ def inner_validation(ws: WindowSet, train: np.ndarray, key: str, val_fraction: f
     if len(np.unique(groups)) < 2:
         return train, train[:0]
     n_splits = max(2, int(round(1 / val_fraction)))
-    tr, va = next(_stratified_group_split(ws.y[train], groups, n_splits, seed))
+    tr, va = _stratified_group_split(ws.y[train], groups, n_splits, seed)[0]
     return train[tr], train[va]
 
 
@@ -92,7 +92,7 @@ def _subject_folds(ws: WindowSet, key: str, leave_one_out: bool, n_folds: int, s
             splits = LeaveOneGroupOut().split(idx, groups=groups)
         else:
             try:
-                splits = list(_stratified_group_split(ws.y[idx], groups, n_folds, seed))
+                splits = _stratified_group_split(ws.y[idx], groups, n_folds, seed)
             except ValueError as exc:
                 raise ConfigError(f"{label}: cannot make {n_folds} folds for subject {s}: {exc}") from None
         for k, (tr, te) in enumerate(splits):

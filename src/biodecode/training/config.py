@@ -74,16 +74,15 @@ def check_fields(obj: Any, section: str) -> None:
 
 
 def dataclass_from_dict(cls, d: dict[str, Any] | None, section: str):
-    """Build dataclass ``cls`` from a mapping, each value checked against its field's type;
-    unknown keys and mistyped values are ConfigErrors naming ``section.key`` and the value."""
+    """Build dataclass ``cls`` from a mapping; unknown keys are a ConfigError naming ``section``.
+    The config dataclasses check their values' types themselves (:func:`check_fields` in
+    ``__post_init__``), so a mistyped value is a ConfigError naming ``section.key`` and the value."""
     d = dict(d or {})
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - known)
     if unknown:
         raise ConfigError(f"{section}: unknown option(s) {unknown}; known: {sorted(known)}")
-    hints = get_type_hints(cls)
-    obj = cls(**{k: check_type(v, hints[k], f"{section}.{k}") for k, v in d.items()})
-    return obj
+    return cls(**d)
 
 
 @dataclass
