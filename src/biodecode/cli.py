@@ -200,10 +200,16 @@ class _Bars:
                 bar.close()
         self.data = self.folds = self.epochs = None
 
+    def __enter__(self) -> "_Bars":
+        return self
 
-def _default_out(config: "RunConfig") -> Path:
-    return Path("runs") / (f"{config.data.dataset}-{config.data.task or 'default'}-{config.model.name}-"
-                           f"{config.protocol.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _default_out(*parts: str) -> Path:
+    """``runs/<parts joined by ->-<date>-<time>``."""
+    return Path("runs") / "-".join([*parts, time.strftime("%Y%m%d-%H%M%S")])
 
 
 def _run(config: "RunConfig", out: Path, quiet: bool, overwrite: bool) -> dict[str, Any]:
@@ -214,24 +220,22 @@ def _run(config: "RunConfig", out: Path, quiet: bool, overwrite: bool) -> dict[s
     check_run_dir(out, overwrite)
     from .experiment import run_experiment
 
-    bars = _Bars(quiet)
     try:
-        return run_experiment(config, out, progress=bars.message, data_progress=bars.data_progress,
-                              on_epoch=bars.on_epoch, overwrite=overwrite)
-    except BaseException as exc:
-        bars.close()
+        with _Bars(quiet) as bars:
+            return run_experiment(config, out, progress=bars.message, data_progress=bars.data_progress,
+                                  on_epoch=bars.on_epoch, overwrite=overwrite)
+    except BaseException as exc:  # the bars are closed by now, so this line is not drawn over
         if (out / "status.json").is_file():
             print(f"biodecode: the run stopped; what it finished is in {out} (status.json says why)", file=sys.stderr)
         if isinstance(exc, KeyboardInterrupt):
             raise SystemExit(130) from None
         raise
-    finally:
-        bars.close()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     config = _build_config(args)
-    out = Path(args.out) if args.out else _default_out(config)
+    out = Path(args.out) if args.out else _default_out(config.data.dataset, config.data.task or "default",
+                                                         config.model.name, config.protocol.name)
     report = _run(config, out, args.quiet, args.overwrite)
     acc = report["summary"].get("accuracy", {})
     print(f"{report['title']}: accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f}"
@@ -243,13 +247,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation.saved import evaluate_model
 
-    bars = _Bars(args.quiet)
-    try:
+    with _Bars(args.quiet) as bars:
         report = evaluate_model(args.checkpoint, _subjects(args.subjects), dataset=args.dataset, task=args.task,
                                 data_dir=args.data_dir, out_dir=args.out, allow_fitted=args.allow_fitted,
                                 progress=bars.data_progress)
-    finally:
-        bars.close()
     m = report["metrics"]
     print(f"accuracy {m['accuracy']:.3f}, balanced {m['balanced_accuracy']:.3f}, kappa {m['kappa']:.3f} on "
           f"{m['n']} windows of subject(s) {', '.join(report['subjects'])}"
@@ -263,14 +264,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     args.model = args.model or args.models[0]
     config = _build_config(args)
-    out = Path(args.out) if args.out else Path("runs") / (
-        f"compare-{config.data.dataset}-{config.data.task or 'default'}-{config.protocol.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    bars = _Bars(args.quiet)
-    try:
+    out = Path(args.out) if args.out else _default_out("compare", config.data.dataset, config.data.task or "default",
+                                                         config.protocol.name)
+    with _Bars(args.quiet) as bars:
         report = compare_models(config, args.models, out, seeds=args.seeds, overwrite=args.overwrite,
                                 progress=bars.message, data_progress=bars.data_progress, on_epoch=bars.on_epoch)
-    finally:
-        bars.close()
     for m in report["models"]:
         s = report["summary"][m]
         print(f"{m:12s} {s['mean']:.3f} ± {s['sd']:.3f} over {len(report['subjects'])} subjects")
