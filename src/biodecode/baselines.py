@@ -181,6 +181,9 @@ def _rr_morph_lda(sfreq: float, r_offset_s: float = 0.25) -> Pipeline:
 #: The window metadata an ``rr-morph-lda`` run needs as channels (``data.metadata_channels``).
 RR_CHANNELS = ["rr_pre_s", "rr_post_s", "rr_local_s"]
 
+#: Baselines that read window metadata appended as channels: name -> (columns, what they are).
+NEEDS_METADATA: dict[str, tuple[list[str], str]] = {"rr-morph-lda": (RR_CHANNELS, "the RR intervals")}
+
 #: name -> (builder(sfreq, **kwargs), signal family, reference)
 BASELINES: dict[str, tuple[Callable[..., Pipeline], str, str]] = {
     "csp-lda": (_csp_lda, "EEG", "Blankertz et al. 2008, IEEE Signal Process. Mag. 25(1):41"),
@@ -220,6 +223,16 @@ def _quiet():
     import mne
 
     return mne.utils.use_log_level("WARNING")
+
+
+def check_baseline(name: str, kwargs: dict[str, Any], metadata_channels: list[str]) -> None:
+    """A run config's baseline settings, checked before any data is read: the name and options
+    (as :func:`make_baseline` does) and the metadata channels the pipeline reads."""
+    make_baseline(name, 100.0, **kwargs)
+    if name in NEEDS_METADATA and metadata_channels != NEEDS_METADATA[name][0]:
+        cols, what = NEEDS_METADATA[name]
+        raise ConfigError(f"{name} reads {what} from metadata channels: set data.metadata_channels={cols} "
+                          f"(--set data.metadata_channels=[{','.join(cols)}]), got {metadata_channels}")
 
 
 def fit_baseline(pipeline: Pipeline, X: Any, y: np.ndarray) -> Pipeline:

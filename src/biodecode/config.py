@@ -136,25 +136,15 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Check names (dataset, task, model and its options, protocol) before any work starts."""
+        from .baselines import check_baseline, is_baseline, list_baselines
         from .datasets import get_dataset
         from .evaluation import PROTOCOLS
-        from .models import model_defaults
+        from .models import list_models, model_defaults
 
         ds = get_dataset(self.data.dataset, path=self.data.data_dir, **self.data.dataset_kwargs)
         ds.task(self.data.task)
-        from .baselines import is_baseline, make_baseline
-
-        from .baselines import list_baselines
-        from .models import list_models
-
-        if is_baseline(self.model.name):
-            make_baseline(self.model.name, 100.0, **self.model.kwargs)  # names and options, before any data
-            from .baselines import RR_CHANNELS
-
-            if self.model.name == "rr-morph-lda" and self.data.metadata_channels != RR_CHANNELS:
-                raise ConfigError(f"rr-morph-lda reads the RR intervals from metadata channels: set "
-                                  f"data.metadata_channels={RR_CHANNELS} (--set data.metadata_channels=[rr_pre_s,"
-                                  f"rr_post_s,rr_local_s]), got {self.data.metadata_channels}")
+        if is_baseline(self.model.name):  # names, options and needed inputs, before any data
+            check_baseline(self.model.name, self.model.kwargs, self.data.metadata_channels)
         elif self.model.name not in list_models():
             raise ConfigError(f"unknown model {self.model.name!r}; networks: {', '.join(list_models())}; classical "
                               f"baselines: {', '.join(list_baselines())}")
