@@ -298,10 +298,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _c_summary(c: dict) -> str:
+    """One paragraph on the C export: where, how it was checked, flash and RAM."""
+    lines = [f"C99 ({c['dtype']}): {c['path']}/model.c, model.h, main.c; arena {c['arena_bytes']} B"]
+    if "not_checked" in c:
+        lines.append(f"  not compiled or checked: {c['not_checked']}")
+        return "\n".join(lines)
+    if c["dtype"] == "float32":
+        lines.append(f"  gcc build on {c['n_windows']} held-out windows: max |logit - PyTorch| {c['max_abs_diff_pytorch']:.2e}, "
+                     f"accuracy {c['accuracy']:.3f}")
+    else:
+        vs = (f"same decision as the int8 ONNX model on {100 * c['decisions_equal_int8_onnx']:.1f}% (max |logit diff| "
+              f"{c['max_abs_diff_int8_onnx']:.3f}), " if "decisions_equal_int8_onnx" in c else "")
+        lines.append(f"  gcc build on {c['n_windows']} held-out windows: {vs}as PyTorch on "
+                     f"{100 * c['decisions_equal_pytorch']:.1f}%, accuracy {c['accuracy']:.3f}")
+    for key in ("sizes_host", "sizes_cortex_m4f"):
+        if key in c:
+            s = c[key]
+            lines.append(f"  {s['target']} ({s['compiler']}, -Os): flash {s['flash_bytes'] / 1024:.1f} KiB, "
+                         f"RAM {s['ram_bytes'] / 1024:.1f} KiB (stack {s['stack_bytes']} B)")
+    return "\n".join(lines)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .deploy.export_run import export_run
 
-    report = export_run(args.run_dir, tuple(args.format), quantize=not args.no_quantize, out_dir=args.out)
+    report = export_run(args.run_dir, tuple(args.format), quantize=not args.no_quantize, out_dir=args.out,
+                        c_dtype=args.c_dtype)
     if "onnx" in report:
         o = report["onnx"]
         print(f"ONNX: {o['path']} ({o['bytes'] / 1024:.1f} KiB), parity max |diff| {o['max_abs_diff']:.2e} on "
@@ -313,7 +336,9 @@ def cmd_export(args: argparse.Namespace) -> int:
               f"{report['onnx']['latency_ms_batch1']:.2f} ms (batch 1)")
     if "pt2" in report:
         print(f"torch.export: {report['pt2']['path']}, parity max |diff| {report['pt2']['max_abs_diff']:.2e}")
-    print(f"model card: {Path(report['onnx']['path'] if 'onnx' in report else report['pt2']['path']).parent / 'model_card.md'}")
+    if "c" in report:
+        print(_c_summary(report["c"]))
+    print(f"model card: {Path(report['card_path'])}")
     return 0
 
 
@@ -437,10 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score windows the model was fitted on anyway (refused otherwise); the report says so")
     e.set_defaults(func=cmd_evaluate)
 
-    x = sub.add_parser("export", help="export a run's model (ONNX, int8 ONNX, torch.export) with parity check and model card")
+    x = sub.add_parser("export", help="export a run's model (ONNX, int8 ONNX, torch.export, C99) with parity checks and a model card")
     x.add_argument("run_dir")
-    x.add_argument("--format", nargs="+", default=["onnx"], choices=["onnx", "pt2"],
-                   help="onnx (with an int8 model unless --no-quantize) and/or pt2 (a torch.export program)")
+    x.add_argument("--format", nargs="+", default=["onnx"], choices=["onnx", "pt2", "c"],
+                   help="onnx (with an int8 model unless --no-quantize), pt2 (a torch.export program) and/or c "
+                        "(C99 source for microcontrollers in RUN_DIR/export/c, checked with gcc when installed)")
+    x.add_argument("--c-dtype", choices=["int8", "float32"], default="int8",
+                   help="C export: int8 kernels (default) or float32 (for parts with an FPU)")
     x.add_argument("--no-quantize", action="store_true", help="skip the int8 model")
     x.add_argument("--out", help="folder (default RUN_DIR/export)")
     x.set_defaults(func=cmd_export)

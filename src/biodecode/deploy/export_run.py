@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..config import RunConfig
 from ..errors import ConfigError
@@ -49,17 +50,69 @@ def _latency_ms(predictor, x: np.ndarray, repeats: int = 200) -> float:
     return float(np.median(times) * 1e3)
 
 
+def _c_export(model, meta: dict[str, Any], out: Path, dtype: str, X_test: np.ndarray, y_test: np.ndarray,
+              calibration: np.ndarray, torch_logits: np.ndarray, int8_onnx: OnnxPredictor | None) -> dict[str, Any]:
+    """Write ``out/c``, build it with gcc (when installed) and check it on the held-out windows: the
+    float32 program against PyTorch (parity within 1e-4), the int8 program against the int8 ONNX model
+    (share of equal decisions, largest logit difference) and against PyTorch."""
+    import tempfile
+
+    from .c_export import CCompileError, c_sizes, compile_c, export_c, run_c
+    from .export import ParityError
+
+    spec = WindowSpec.from_model_meta(meta)
+    lines = [f"model {meta.get('model')} on {spec.dataset}, task {spec.task}; {model.n_channels} channels "
+             f"({', '.join(meta.get('ch_names', [])[:16])}{', ...' if len(meta.get('ch_names', [])) > 16 else ''}) "
+             f"x {model.n_times} samples at {meta.get('sfreq')} Hz",
+             "input: the preprocessed window as in training (see the run's config.yaml)"]
+    if dtype == "int8" and not len(calibration):
+        raise ConfigError("C export: int8 needs calibration windows from the training side, and this run has none; "
+                          "use --c-dtype float32")
+    src = export_c(model, out / "c", calibration if dtype == "int8" else None, dtype, meta.get("classes"), lines)
+    rep: dict[str, Any] = {"path": str(out / "c"), "dtype": dtype, "arena_bytes": src.arena_bytes,
+                           "constant_bytes": src.constant_bytes, "input_bytes": src.input_bytes}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            logits = run_c(compile_c(out / "c", Path(tmp) / "model"), X_test, model.n_classes)
+        rep["sizes_host"] = c_sizes(out / "c", "host")
+    except CCompileError as e:
+        rep["not_checked"] = str(e)
+        return rep
+    rep["n_windows"] = int(len(X_test))
+    rep["accuracy"] = float(np.mean(logits.argmax(1) == y_test)) if len(y_test) else float("nan")
+    rep["max_abs_diff_pytorch"] = float(np.max(np.abs(logits - torch_logits))) if len(X_test) else 0.0
+    rep["decisions_equal_pytorch"] = float(np.mean(logits.argmax(1) == torch_logits.argmax(1))) if len(X_test) else 1.0
+    if dtype == "float32" and rep["max_abs_diff_pytorch"] > 1e-4:
+        raise ParityError(f"{out / 'c'}: the float32 C program differs from PyTorch by up to "
+                          f"{rep['max_abs_diff_pytorch']:.2e} (> 1e-4) on {len(X_test)} windows")
+    if dtype == "int8" and int8_onnx is not None:
+        ref = int8_onnx.logits(X_test)
+        rep["decisions_equal_int8_onnx"] = float(np.mean(logits.argmax(1) == ref.argmax(1))) if len(X_test) else 1.0
+        rep["max_abs_diff_int8_onnx"] = float(np.max(np.abs(logits - ref))) if len(X_test) else 0.0
+    try:
+        rep["sizes_cortex_m4f"] = c_sizes(out / "c", "cortex-m4f")
+    except CCompileError as e:
+        rep["sizes_cortex_m4f_skipped"] = str(e)
+    return rep
+
+
 def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quantize: bool = True,
-               out_dir: str | Path | None = None) -> dict[str, Any]:
+               out_dir: str | Path | None = None, c_dtype: str = "int8") -> dict[str, Any]:
     run = Path(run_dir)
     if (run / "model.joblib").is_file() and not (run / "model.pt").is_file():
         raise ConfigError(f"{run}: a classical baseline's run (model.joblib); only networks export to ONNX / pt2")
     if not (run / "model.pt").is_file():
         raise FileNotFoundError(f"{run}: no model.pt (is this a biodecode run folder?)")
-    unknown = set(formats) - {"onnx", "pt2"}
+    unknown = set(formats) - {"onnx", "pt2", "c"}
     if unknown:
-        raise ConfigError(f"export: unknown format(s) {sorted(unknown)}; use onnx and/or pt2 (a torch.export program; "
-                          f"TorchScript is deprecated in torch and no longer written)")
+        raise ConfigError(f"export: unknown format(s) {sorted(unknown)}; use onnx, pt2 (a torch.export program; "
+                          f"TorchScript is deprecated in torch and no longer written) and/or c (C99 source)")
+    if c_dtype not in ("int8", "float32"):
+        raise ConfigError(f"export: --c-dtype must be int8 or float32, got {c_dtype!r}")
+    if "c" in formats:
+        from .cgraph import lower
+
+        lower(load_model(run / "model.pt")[0])  # an unsupported model fails before any work
     out = Path(out_dir) if out_dir else run / "export"
     out.mkdir(parents=True, exist_ok=True)
     model, meta = load_model(run / "model.pt")
@@ -96,6 +149,23 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quanti
                               "calibration_windows": int(len(calib_idx))}
             extra.update(accuracy_int8=round(report["int8"]["accuracy"], 4), size_onnx_float32=report["onnx"]["bytes"],
                          size_onnx_int8=report["int8"]["bytes"])
+    if "c" in formats:
+        int8_onnx = OnnxPredictor(report["int8"]["path"]) if "int8" in report else None
+        with torch.no_grad():
+            torch_logits = model.eval()(torch.from_numpy(np.ascontiguousarray(X_test, np.float32))).numpy()
+        report["c"] = _c_export(model, meta, out, c_dtype, X_test, y_test, np.asarray(ws.X[calib_idx]), torch_logits,
+                                int8_onnx)
+        c = report["c"]
+        sizes = c.get("sizes_cortex_m4f") or c.get("sizes_host")
+        if sizes:
+            extra.update({f"c_{c_dtype}_flash_bytes": sizes["flash_bytes"], f"c_{c_dtype}_ram_bytes": sizes["ram_bytes"],
+                          f"c_{c_dtype}_sizes_for": f"{sizes['target']} ({sizes['compiler']}, -Os); RAM = arena "
+                                                    f"{c['arena_bytes']} + input {c['input_bytes']} + stack {sizes['stack_bytes']}"})
+        else:
+            extra.update({f"c_{c_dtype}_constant_bytes": c["constant_bytes"],
+                          f"c_{c_dtype}_ram_bytes_without_stack": c["arena_bytes"] + c["input_bytes"]})
+        if "accuracy" in c:
+            extra[f"accuracy_c_{c_dtype}"] = round(c["accuracy"], 4)
     if "pt2" in formats:
         pt2_path = export_pt2(fast, out / "model.pt2", C, T, meta)
         report["pt2"] = {"path": str(pt2_path), **parity(model, pt2_path, X_test[:64])}
@@ -107,5 +177,6 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quanti
     write_text_atomic(out / "model_card.md", f"# Model card: {meta.get('model')} on {WindowSpec.from_model_meta(meta).dataset}"
                       f"{' (SYNTHETIC)' if ws.synthetic else ''}\n\n" + card_markdown(card))
     report["card"] = card
+    report["card_path"] = str(out / "model_card.md")
     write_json(out / "export_report.json", report)
     return report

@@ -71,6 +71,22 @@ def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, bn.bias - bn.running_mean * scale
 
 
+def fold_first_block(temporal: nn.Conv2d, bn1: nn.BatchNorm2d, spatial: nn.Conv2d,
+                     bn2: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """EEGNet's first block in eval mode (temporal conv ``(F1, 1, 1, K)`` -> BN1 -> depthwise spatial
+    conv ``(F1*D, 1, C, 1)`` -> BN2) as ``projection (F1*D, C)``, one temporal filter per map
+    ``(F1*D, K)`` and a bias ``(F1*D,)``: ``out = temporal_m * (projection_m . x) + bias_m``."""
+    F1 = temporal.out_channels
+    k = temporal.weight.detach()[:, 0, 0, :]  # (F1, K)
+    w = spatial.weight.detach()[:, 0, :, 0]  # (F1*D, C)
+    s1, b1 = _bn_affine(bn1)
+    s2, b2 = _bn_affine(bn2)
+    f_of = torch.arange(w.shape[0]) // (w.shape[0] // F1)  # filter f feeding output map f*D + d
+    filters = (s2 * s1[f_of])[:, None] * k[f_of]
+    bias = s2 * b1[f_of] * w.sum(dim=1) + b2
+    return w.clone(), filters.detach().clone(), bias.detach().clone()
+
+
 class FastEEGNet(nn.Module):
     """EEGNet for inference with the first block re-ordered (spatial projection first) and every
     batch norm folded; equal to the trained EEGNet in eval mode up to float rounding."""
@@ -78,18 +94,13 @@ class FastEEGNet(nn.Module):
     def __init__(self, net: EEGNet):
         super().__init__()
         net = net.eval()
-        F1, D = net.F1, net.D
-        k = net.temporal[1].weight.detach()[:, 0, 0, :]  # (F1, K)
-        w = net.spatial.weight.detach()[:, 0, :, 0]  # (F1*D, C)
-        s1, b1 = _bn_affine(net.bn1)
-        s2, b2 = _bn_affine(net.bn2)
-        f_of = torch.arange(F1 * D) // D  # filter f feeding output channel f*D + d
+        projection, temporal, bias = fold_first_block(net.temporal[1], net.bn1, net.spatial, net.bn2)
         self.n_channels, self.n_times, self.n_classes = net.n_channels, net.n_times, net.n_classes
         self.pad = net.temporal[0].padding[:2]  # (left, right)
-        self.projection = nn.Parameter(w.clone(), requires_grad=False)  # (F1*D, C)
-        temporal = (s2 * s1[f_of])[:, None] * k[f_of]  # (F1*D, K)
-        self.temporal = nn.Parameter(temporal[:, None, :].detach().clone(), requires_grad=False)
-        self.temporal_bias = nn.Parameter((s2 * b1[f_of] * w.sum(dim=1) + b2).detach().clone(), requires_grad=False)
+        # (F1*D, C, 1): a 1x1 convolution, so that int8 quantisers scale it per output map
+        self.projection = nn.Parameter(projection[:, :, None], requires_grad=False)
+        self.temporal = nn.Parameter(temporal[:, None, :], requires_grad=False)  # (F1*D, 1, K)
+        self.temporal_bias = nn.Parameter(bias, requires_grad=False)
         self.pool1, self.pool2 = net.pool1.kernel_size[1], net.pool2.kernel_size[1]
         # separable conv: depthwise then pointwise with BN3 folded into the pointwise
         s3, b3 = _bn_affine(net.bn3)
@@ -99,10 +110,10 @@ class FastEEGNet(nn.Module):
         self.sep_pointwise = nn.Parameter((s3[:, None] * pw)[:, :, None].clone(), requires_grad=False)
         self.sep_bias = nn.Parameter(b3.detach().clone(), requires_grad=False)
         self.classifier = copy.deepcopy(net.classifier).eval()
-        self.groups = F1 * D
+        self.groups = projection.shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = torch.matmul(self.projection, x)  # (B, F1*D, T)
+        z = F.conv1d(x, self.projection)  # (B, F1*D, T)
         z = F.conv1d(F.pad(z, self.pad), self.temporal, self.temporal_bias, groups=self.groups)
         z = F.avg_pool1d(F.elu(z), self.pool1)
         z = F.conv1d(F.pad(z, self.sep_pad), self.sep_depthwise, groups=self.groups)

@@ -1,5 +1,6 @@
 """int8 quantisation of an exported ONNX model with ONNX Runtime static quantisation (QDQ,
-per-channel weights, activations calibrated on real windows)."""
+per-channel weights, activations calibrated on real windows), quantised at the same points as the
+C export's int8 kernels (:mod:`biodecode.deploy.cquant`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+
+#: Ops with int8 inputs and outputs (and int8 weights). Elementwise and pooling ops between them run on
+#: dequantised values and are re-quantised at the next op's input, as the C export's fused kernels do
+#: (ELU + average pool, ShallowConvNet's square-pool-log), instead of rounding a squared or pooled value
+#: to int8 on its own; the final dense layer's output (the logits) stays float.
+QUANTIZED_OPS = ["Conv", "MatMul", "Gemm", "Add", "Concat"]
 
 
 def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, calibration: np.ndarray,
@@ -37,7 +45,8 @@ def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, ca
             pre = Path(fp32_path)
         out = Path(tmpdir) / "q.onnx"
         quantize_static(str(pre), str(out), _Reader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS,
+                        extra_options={"OpTypesToExcludeOutputQuantization": ["Gemm"]})
         src, dst = onnx.load(str(fp32_path)), onnx.load(str(out))
         del dst.metadata_props[:]
         dst.metadata_props.extend(src.metadata_props)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .base import BiosignalModel, ModelInfo
 
 
@@ -58,6 +59,8 @@ class ResNet1d(BiosignalModel):
                  layers: tuple[int, ...] = (2, 2, 2, 2), widths: tuple[int, ...] = (64, 128, 256, 512),
                  kernel_size: int = 5, dropout: float = 0.5):
         super().__init__(n_channels, n_times, n_classes, sfreq)
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ConfigError(f"resnet1d: kernel_size must be odd (its 'same' padding keeps the length), got {kernel_size}")
         self.stem = nn.Sequential(_conv_bn(n_channels, 32, kernel_size, stride=2), _conv_bn(32, 32, kernel_size),
                                   _conv_bn(32, 64, kernel_size), nn.MaxPool1d(3, stride=2, padding=1))
         blocks: list[nn.Module] = []
