@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import data_scale, edf_speed, ours
+from . import c_mcu, data_scale, edf_speed, ours
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> str:
     say("\n## The data layer at scale (`python -m benchmarks.data_scale`)\n")
     say(data_scale.main(["--data-dir", args.data_dir] + (["--no-peer"] if peer is None else [])
                         + (["--quick"] if args.quick else [])))
+    say("\n## C99 export on a Cortex-M4F (`python -m benchmarks.c_mcu`)\n")
+    c_mcu.main(out=say)
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
     print(f"\nwritten to {args.out}")

@@ -16,7 +16,7 @@ from biodecode.deploy.cgen import generate_c, plan_arena
 from biodecode.deploy.cgraph import UnsupportedLayerError, lower, run_graph
 from biodecode.deploy.predictor import OnnxPredictor
 from biodecode.loading import load_windows_for_model
-from biodecode.models import create_model
+from biodecode.models import create_model, describe_model, list_models
 from biodecode.training import load_model
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "gcc"], capture_output=True).returncode != 0,
@@ -76,6 +76,17 @@ def test_float32_and_int8_c_match_the_network(name, c, t, kwargs, tmp_path):
     # weights are constants, activations live in the arena: nothing else is static and writable
     writable = re.findall(r"^static (?!const)[\w ]+? (\w+)\[", src8.files["model.c"], flags=re.M)
     assert writable == ["input_q"], writable  # the quantised-input buffer; the arena is a union
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_model_listing_says_which_models_lower_to_c(name):
+    model = create_model(name, 8, 600, 3, sfreq=200.0)
+    says_ok = describe_model(name)["export"]["c99"].startswith("ok")
+    if says_ok:
+        assert lower(model).ops[-1].kind == "linear"
+    else:
+        with pytest.raises(UnsupportedLayerError, match=f"'{name}' is not supported"):
+            lower(model)
 
 
 def test_arena_never_overlaps_live_tensors():

@@ -95,18 +95,33 @@ static void tap_range(const conv_shape *p, int start, int *j0, int *j1) {
 
 _KERNELS_F32 = {
     "conv": r"""
+/* sum of w[j] * x[j * dil] for j < n (a leaf, so the loop keeps everything in registers) */
+static float dot_f(const float *w, const float *x, int n, int dil) {
+  float acc = 0;
+  if (dil == 1) {
+    while (n-- > 0) acc += *w++ * *x++;
+  } else {
+    while (n-- > 0) { acc += *w++ * *x; x += dil; }
+  }
+  return acc;
+}
+
 static void conv(const float *x, float *y, const conv_shape *p, const float *w, const float *b) {
-  int cpi = p->cin / p->groups, cpo = p->cout / p->groups, o, t, i, j, j0, j1;
+  const int cpi = p->cin / p->groups, cpo = p->cout / p->groups, lin = p->lin, k = p->k, dil = p->dil;
+  int o, t, i, j0, j1;
   for (o = 0; o < p->cout; o++) {
-    const float *wo = w + (long)o * cpi * p->k;
-    const float *xg = x + (long)(o / cpo) * cpi * p->lin;
+    const float *wo = w + (long)o * cpi * k;
+    const float *xg = x + (long)(o / cpo) * cpi * lin;
     for (t = 0; t < p->lout; t++) {
       int start = t * p->stride - p->padl;
       float acc = b ? b[o] : 0.0f;
       tap_range(p, start, &j0, &j1);
-      for (i = 0; i < cpi; i++) {
-        const float *xi = xg + (long)i * p->lin, *wi = wo + (long)i * p->k;
-        for (j = j0; j < j1; j++) acc += wi[j] * xi[start + j * p->dil];
+      if (k == 1 && j1 > j0) {  /* pointwise: one tap per input channel, a stride of lin */
+        acc += dot_f(wo, xg + start, cpi, lin);
+      } else if (j1 > j0) {
+        const float *xi = xg + start + j0 * dil, *wi = wo + j0;
+        const int n = j1 - j0;
+        for (i = 0; i < cpi; i++, xi += lin, wi += k) acc += dot_f(wi, xi, n, dil);
       }
       y[(long)o * p->lout + t] = (p->relu && acc < 0.0f) ? 0.0f : acc;
     }
@@ -211,20 +226,35 @@ static int8_t div_round(int32_t sum, int32_t n) {
 }
 """,
     "conv": r"""
+/* sum of w[j] * x[j * dil] for j < n with x offset by -zp (a leaf, so the loop keeps everything in registers) */
+static int32_t dot_q(const int8_t *w, const int8_t *x, int n, int dil, int32_t zp) {
+  int32_t acc = 0;
+  if (dil == 1) {
+    while (n-- > 0) acc += (int32_t)*w++ * ((int32_t)*x++ - zp);
+  } else {
+    while (n-- > 0) { acc += (int32_t)*w++ * ((int32_t)*x - zp); x += dil; }
+  }
+  return acc;
+}
+
 static void conv(const int8_t *x, int8_t *y, const conv_shape *p, const int8_t *w, const int32_t *b,
                  const int32_t *m, const uint8_t *r, int zp_in, int zp_out) {
-  int cpi = p->cin / p->groups, cpo = p->cout / p->groups, o, t, i, j, j0, j1;
+  const int cpi = p->cin / p->groups, cpo = p->cout / p->groups, lin = p->lin, k = p->k, dil = p->dil;
+  int o, t, i, j0, j1;
   for (o = 0; o < p->cout; o++) {
-    const int8_t *wo = w + (long)o * cpi * p->k;
-    const int8_t *xg = x + (long)(o / cpo) * cpi * p->lin;
+    const int8_t *wo = w + (long)o * cpi * k;
+    const int8_t *xg = x + (long)(o / cpo) * cpi * lin;
     for (t = 0; t < p->lout; t++) {
       int start = t * p->stride - p->padl;
       int32_t acc = b ? b[o] : 0;
       int8_t q;
       tap_range(p, start, &j0, &j1);
-      for (i = 0; i < cpi; i++) {
-        const int8_t *xi = xg + (long)i * p->lin, *wi = wo + (long)i * p->k;
-        for (j = j0; j < j1; j++) acc += (int32_t)wi[j] * ((int32_t)xi[start + j * p->dil] - zp_in);
+      if (k == 1 && j1 > j0) {  /* pointwise: one tap per input channel, a stride of lin */
+        acc += dot_q(wo, xg + start, cpi, lin, zp_in);
+      } else if (j1 > j0) {
+        const int8_t *xi = xg + start + j0 * dil, *wi = wo + j0;
+        const int n = j1 - j0;
+        for (i = 0; i < cpi; i++, xi += lin, wi += k) acc += dot_q(wi, xi, n, dil, zp_in);
       }
       q = requant(acc, m[o], r[o], zp_out);
       y[(long)o * p->lout + t] = (p->relu && q < zp_out) ? (int8_t)zp_out : q;

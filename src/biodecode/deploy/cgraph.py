@@ -247,7 +247,7 @@ def _lower_resnet1d(b: _Builder, m: nn.Module) -> int:
     return b.linear(b.gpool(z, "mean and max over time"), m.classifier, "classifier")
 
 
-#: Which model classes lower to C, by registry name, and the module types each is allowed to hold.
+#: Which model classes lower to C, by their ``info.name`` (presets such as eegnet-8,2 share their class's).
 LOWERINGS: dict[str, Callable[[_Builder, nn.Module], int]] = {
     "eegnet": _lower_eegnet, "eegtcnet": _lower_eegtcnet, "shallow": _lower_shallow, "deep4": _lower_deep4,
     "resnet1d": _lower_resnet1d,
@@ -267,11 +267,13 @@ def lower(model: nn.Module) -> Graph:
     """The C graph of ``model`` (a biodecode network, used in eval mode; not modified).
 
     Raises UnsupportedLayerError naming the first layer without a C kernel for other models."""
-    name = getattr(model, "registry_name", "") or getattr(getattr(model, "info", None), "name", "")
+    info = getattr(type(model), "info", None)
+    name = info.name if info is not None else ""
     if name not in LOWERINGS:
         layer = _first_unsupported_layer(model)
         what = f"its layer {layer} has no C kernel" if layer else "its layer sequence has no C lowering"
-        raise UnsupportedLayerError(f"C export: model {name or type(model).__name__!r} is not supported: {what}. "
+        shown = getattr(model, "registry_name", "") or name or type(model).__name__
+        raise UnsupportedLayerError(f"C export: model {shown!r} is not supported: {what}. "
                                     f"Supported: {', '.join(sorted(LOWERINGS))}")
     was_training = model.training
     model.eval()

@@ -22,7 +22,11 @@ class ModelInfo:
     signals: tuple[str, ...] = ("eeg", "ecg", "emg")
     deviations: str = ""
     #: Export paths checked by the contract test (tests/test_models.py) for every registered model.
-    export_notes: dict[str, str] = field(default_factory=lambda: {"torch.export": "ok", "onnx": "ok"})
+    export_notes: dict[str, str] = field(default_factory=lambda: {"torch.export": "ok", "onnx": "ok", "c99": "no"})
+
+
+#: The export notes of a model that also lowers to C99 (``biodecode export --format c``).
+WITH_C99 = {"torch.export": "ok", "onnx": "ok", "c99": "ok (int8, float32)"}
 
 
 def _checking() -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import BiosignalModel, CombinedConv, ModelInfo, out_len, require_length
+from .base import WITH_C99, BiosignalModel, CombinedConv, ModelInfo, out_len, require_length
 
 
 class ShallowConvNet(BiosignalModel):
@@ -28,6 +28,7 @@ class ShallowConvNet(BiosignalModel):
         family="CNN",
         paper="Schirrmeister et al. 2017, Hum. Brain Mapp. 38:5391",
         deviations="classifier as Linear instead of an equivalent full-length conv; log clamps at 1e-6",
+        export_notes=WITH_C99,
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = 250.0, *,
@@ -59,6 +60,7 @@ class Deep4(BiosignalModel):
         family="CNN",
         paper="Schirrmeister et al. 2017, Hum. Brain Mapp. 38:5391",
         deviations="classifier as Linear instead of an equivalent full-length conv",
+        export_notes=WITH_C99,
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = 250.0, *,

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .first_block import spatial_first_block
-from .base import BiosignalModel, MaxNormConv2d, MaxNormLinear, ModelInfo, require_length, same_pad_conv
+from .base import WITH_C99, BiosignalModel, MaxNormConv2d, MaxNormLinear, ModelInfo, require_length, same_pad_conv
 
 
 class EEGNet(BiosignalModel):
@@ -42,6 +42,7 @@ class EEGNet(BiosignalModel):
         name="eegnet",
         family="CNN",
         paper="Lawhern et al. 2018, J. Neural Eng. 15:056013",
+        export_notes=WITH_C99,
     )
 
     def __init__(

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import BiosignalModel, ModelInfo
+from .base import WITH_C99, BiosignalModel, ModelInfo
 
 
 def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, relu: bool = True, zero_bn: bool = False) -> nn.Sequential:
@@ -53,6 +53,7 @@ class ResNet1d(BiosignalModel):
         family="CNN (residual)",
         paper="He et al. 2016/2019; Strodthoff et al. 2021, IEEE JBHI 25(5) (xresnet1d for ECG)",
         deviations="single linear head instead of fastai's two-layer head",
+        export_notes=WITH_C99,
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = None, *,

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import BiosignalModel, MaxNormConv2d, MaxNormLinear, ModelInfo, require_length, same_pad_conv
+from .base import WITH_C99, BiosignalModel, MaxNormConv2d, MaxNormLinear, ModelInfo, require_length, same_pad_conv
 
 
 class _CausalConv1d(nn.Conv1d):
@@ -49,6 +49,7 @@ class EEGTCNet(BiosignalModel):
         family="CNN+TCN",
         paper="Ingolfsson et al. 2020, IEEE SMC, pp. 2958-2965",
         deviations="none known; kernel sizes are in samples as in the paper (250 Hz)",
+        export_notes=WITH_C99,
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = 250.0, *,
