@@ -181,7 +181,10 @@ def test_real_eeg_int8_c_takes_the_int8_onnx_decisions(eeg_run, data_dir, tmp_pa
     assert c["decisions_equal_int8_onnx"] >= 0.95 and c["n_windows"] >= 40  # one fold: 45 windows
     card = json.loads((eeg_run / "export" / "model_card.json").read_text())
     assert card["c_int8_flash_bytes"] > card["weight_bytes_int8"] and card["c_int8_ram_bytes"] > 64 * 480
-    assert "c int8 ram bytes" in (eeg_run / "export" / "model_card.md").read_text()
+    card_md = (eeg_run / "export" / "model_card.md").read_text()
+    assert "C99 int8: flash (code + constants)" in card_md and "C99 int8: RAM (arena + input + stack)" in card_md
+    header = (eeg_run / "export" / "c" / "model.h").read_text()
+    assert "input, as in training: bandpass(l_freq=4.0, h_freq=38.0" in header and "left_hand" in header
     # held out more widely: every window of four subjects the model never saw
     model, meta = load_model(eeg_run / "model.pt")
     X = np.asarray(load_windows_for_model(meta, [3, 4, 5, 6], data_dir=str(data_dir)).X, np.float32)

@@ -12,7 +12,7 @@ import torch
 
 from biodecode.cli import main
 from biodecode.datasets.synthetic import generate_mi_run
-from biodecode.deploy import FastEEGNet, TorchPredictor, fold_batchnorm, load_predictor
+from biodecode.deploy import FastEEGNet, TorchPredictor, fold_batchnorm, load_predictor, optimize_for_inference
 from biodecode.deploy.stream import StreamDecoder, lsl_decisions
 from biodecode.models import count_macs, create_model, list_models
 from biodecode.preprocessing import Pipeline
@@ -43,6 +43,17 @@ def test_fast_eegnet_is_exact_and_about_20x_cheaper():
     assert count_macs(paper_order, 64, 480) / count_macs(fast, 64, 480) > 15
     # EEGNet itself now runs its first block spatial-first: as cheap as the deployed form
     assert count_macs(net, 64, 480) <= 1.05 * count_macs(fast, 64, 480)
+
+
+def test_fast_eegtcnet_is_exact_and_cheaper():
+    torch.manual_seed(0)
+    net = _trained_bn(create_model("eegtcnet", 64, 480, 4, sfreq=160.0), 64, 480)
+    fast = optimize_for_inference(net)
+    assert type(fast).__name__ == "FastEEGTCNet"
+    x = torch.randn(8, 64, 480) * 20
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), net(x), rtol=1e-4, atol=1e-4)
+    assert count_macs(net, 64, 480) / count_macs(fast, 64, 480) > 5
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -56,8 +57,17 @@ def card_markdown(card: dict[str, Any]) -> str:
             ("weights, int8", f"{card['weight_bytes_int8'] / 1024:.1f} KiB"),
             ("peak activations, float32", f"{card['peak_activation_bytes_float32'] / 1024:.1f} KiB"),
             ("peak activations, int8", f"{card['peak_activation_bytes_int8'] / 1024:.1f} KiB")]
+    c_labels = {"flash_bytes": "flash (code + constants)", "ram_bytes": "RAM (arena + input + stack)",
+                "sizes_for": "sizes measured for", "constant_bytes": "constants", "ram_bytes_without_stack":
+                "RAM (arena + input; no compiler to measure the stack)"}
     for k, v in card.items():
-        if k not in {"input_shape", "parameters", "macs_per_window"} and not k.startswith(("weight_bytes", "peak_")):
+        if k in {"input_shape", "parameters", "macs_per_window"} or k.startswith(("weight_bytes", "peak_")):
+            continue
+        m = re.fullmatch(r"c_(int8|float32)_(.+)", k)
+        if m and m.group(2) in c_labels:
+            label = f"C99 {m.group(1)}: {c_labels[m.group(2)]}"
+            rows.append((label, f"{v / 1024:.1f} KiB ({v:,} B)" if isinstance(v, int) else str(v)))
+        else:
             rows.append((k.replace("_", " "), f"{v:,}" if isinstance(v, int) else str(v)))
     if "peak_activation_bytes_float32_optimised" in card:
         rows.append(("peak activations, float32, optimised graph",

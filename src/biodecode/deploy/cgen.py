@@ -350,9 +350,9 @@ static void gpool(const int8_t *x, int8_t *y, int c, int lin) {
 }
 """,
     "last": r"""
-static void last(const int8_t *x, int8_t *y, int c, int lin) {
+static void last(const int8_t *x, int8_t *y, int c, int lin, int zp_in, int32_t m, int r, int zp_out) {
   int ch;
-  for (ch = 0; ch < c; ch++) y[ch] = x[(long)ch * lin + lin - 1];
+  for (ch = 0; ch < c; ch++) y[ch] = requant((int32_t)x[(long)ch * lin + lin - 1] - zp_in, m, r, zp_out);
 }
 """,
     "linear": r"""
@@ -478,6 +478,10 @@ class _Emitter:
                                   f"{r}, {qo.zero_point}, {int(p['relu'])});")
             else:
                 self.calls.append(f"  add({x}, {b}, {y}, {c_out * l_out}L, {int(p['relu'])});")
+        elif op.kind == "last" and self.int8:
+            qi, qo = self.qp[op.inputs[0]], self.qp[op.output]
+            m, r = fixed_point(qi.scale / qo.scale)
+            self.calls.append(f"  last({x}, {y}, {c_in}, {l_in}, {qi.zero_point}, {m}, {r}, {qo.zero_point});")
         elif op.kind in ("gpool", "last"):
             self.calls.append(f"  {op.kind}({x}, {y}, {c_in}, {l_in});")
         elif op.kind == "linear":
@@ -538,7 +542,7 @@ def generate_c(g: Graph, dtype: str = "int8", ranges: dict[int, tuple[float, flo
     for i, op in enumerate(g.ops):
         e.emit(i, op)
     kernels = _KERNELS_I8 if e.int8 else _KERNELS_F32
-    needs = set(e.used) | ({"requant"} if e.used & {"conv", "add", "pool", "elu_pool"} else set()) | (
+    needs = set(e.used) | ({"requant"} if e.used & {"conv", "add", "pool", "elu_pool", "last"} else set()) | (
         {"div_round"} if e.used & {"gpool"} else set())
     used = [k for k in kernels if k in needs]
     n_in = g.n_channels * g.n_times

@@ -11,7 +11,7 @@ TFLite Micro / CMSIS-NN on devices), so the two int8 models make the same kind o
   31-bit fixed-point multiplier and a right shift (:func:`fixed_point`);
 - ELU by a 256-entry table; ELU followed by average pooling fused (a 16-bit table, the average in
   int32, one requantisation); pooling requantises to its own calibrated range (as ONNX Runtime does
-  at the next op's input); the last step and global pooling keep their input's scale;
+  at the next op's input), and so does the last time step; global pooling keeps its input's scale;
 - the final dense layer's int32 accumulators are returned as float logits (``acc * s_in * s_o``).
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 from .cgraph import Graph
 
 #: Ops whose output keeps the input's scale and zero point exactly.
-SAME_SCALE = {"gpool", "last"}
+SAME_SCALE = {"gpool"}
 
 
 @dataclass(frozen=True)

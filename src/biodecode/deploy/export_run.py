@@ -64,7 +64,12 @@ def _c_export(model, meta: dict[str, Any], out: Path, dtype: str, X_test: np.nda
     lines = [f"model {meta.get('model')} on {spec.dataset}, task {spec.task}; {model.n_channels} channels "
              f"({', '.join(meta.get('ch_names', [])[:16])}{', ...' if len(meta.get('ch_names', [])) > 16 else ''}) "
              f"x {model.n_times} samples at {meta.get('sfreq')} Hz",
-             "input: the preprocessed window as in training (see the run's config.yaml)"]
+             "input, as in training: " + "; ".join(
+                 step.get("name", "?") + "(" + ", ".join(f"{k}={v}" for k, v in step.items() if k != "name") + ")"
+                 for step in (spec.preprocessing or [])) + (f"; then {meta['alignment']['method']} alignment per "
+                 f"{', '.join(meta['alignment'].get('by', []))}" if meta.get("alignment", {}).get("method", "none")
+                 != "none" else "") + (f"; metadata channels {meta['metadata_channels']}" if meta.get("metadata_channels")
+                 else "")]
     if dtype == "int8" and not len(calibration):
         raise ConfigError("C export: int8 needs calibration windows from the training side, and this run has none; "
                           "use --c-dtype float32")

@@ -15,7 +15,7 @@ import numpy as np
 #: dequantised values and are re-quantised at the next op's input, as the C export's fused kernels do
 #: (ELU + average pool, ShallowConvNet's square-pool-log), instead of rounding a squared or pooled value
 #: to int8 on its own; the final dense layer's output (the logits) stays float.
-QUANTIZED_OPS = ["Conv", "MatMul", "Gemm", "Add", "Concat"]
+QUANTIZED_OPS = ["Conv", "MatMul", "Gemm", "Add", "Concat", "Relu"]
 
 
 def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, calibration: np.ndarray,
