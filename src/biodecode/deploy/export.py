@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -31,12 +32,18 @@ class ParityError(BiodecodeError):
 def _exporting() -> Iterator[None]:
     """Run torch.export / the ONNX exporter without their progress lines on standard output and
     without deprecation notices raised inside torch itself (none comes from biodecode's code)."""
+    quiet = logging.getLogger("torch.onnx._internal.exporter._registration")  # "torchvision is not installed" notes
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         for pattern in (r".*isinstance\(treespec, LeafSpec\).*", r".*_check_is_size will be removed.*",
                         r"The tensor attributes self\.lstm\._flat_weights.*"):  # nn.LSTM's own cache, inside torch
             warnings.filterwarnings("ignore", message=pattern)
-        with torch.no_grad():
-            yield
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            quiet.setLevel(level)
 
 
 def _batch_dynamic(n_channels: int, n_times: int) -> tuple[tuple[torch.Tensor], dict[str, dict[int, Any]]]:
