@@ -196,3 +196,36 @@ def test_eegnex_matches_the_authors_keras_layout():
     assert [l.kernel_size for l in m.modules() if isinstance(l, torch.nn.Conv2d)] == [(1, 32), (1, 32), (22, 1), (1, 16), (1, 16)]
     assert [l.dilation for l in m.modules() if isinstance(l, torch.nn.Conv2d)][-2:] == [(1, 2), (1, 4)]
     assert [l.normalized_shape for l in m.modules() if isinstance(l, torch.nn.LayerNorm)] == [(1000,)] * 3 + [(250,)] * 2
+
+
+def _atcnet_keras_params(c: int, n: int, F1: int = 16, D: int = 2, K: int = 64, windows: int = 5) -> tuple[int, int]:
+    """(trainable, BatchNorm moving statistics) of the authors' Keras ATCNet, layer by layer."""
+    F2 = F1 * D
+    conv_block = F1 * K + 2 * F1 + F2 * c + 2 * F2 + F2 * F2 * 16 + 2 * F2
+    attention = 3 * (F2 * 2 * 8 + 2 * 8) + (2 * 8 * F2 + F2) + 2 * F2  # Q, K, V, output dense; LayerNorm
+    tcn = 2 * 2 * (F2 * F2 * 4 + F2 + 2 * F2)  # two blocks of two causal convs + BatchNorm (identity residual)
+    dense = F2 * n + n
+    moving = 2 * (F1 + F2 + F2) + windows * 2 * 4 * F2
+    return conv_block + windows * (attention + tcn + dense), moving
+
+
+def test_atcnet_matches_the_authors_layout():
+    model = create_model("atcnet", 22, 1125, 4)  # BCI IV-2a as in the paper: 115.2 K parameters in Keras' count
+    trainable, moving = _atcnet_keras_params(22, 4)
+    assert count_parameters(model) == trainable
+    assert trainable + moving == sum(b.numel() for n, b in model.named_buffers() if "running" in n) + trainable == 115_172
+    assert model.window == 1125 // 56 - 5 + 1 == 16
+    # the windows' logits are averaged: each window head sees only its own slice of the pooled steps
+    torch.manual_seed(0)
+    m = create_model("atcnet", 8, 600, 3).eval()
+    x = torch.randn(2, 8, 600)
+    with torch.no_grad():
+        z = m.features(x)
+        per_window = [head(tcn(att(z[:, :, i:i + m.window]))[:, :, -1])
+                      for i, (att, tcn, head) in enumerate(zip(m.attention, m.tcn, m.classifiers))]
+        torch.testing.assert_close(m(x), sum(per_window) / 5)
+        paper_order = create_model("atcnet", 8, 600, 3, spatial_first=False).eval()
+        paper_order.load_state_dict(m.state_dict())
+        torch.testing.assert_close(paper_order(x), m(x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="n_times must be >= 280"):
+        create_model("atcnet", 8, 250, 2)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from .atcnet import ATCNet
 from .base import BiosignalModel
 from .convnets import Deep4, ShallowConvNet
 from .eegnet import EEGNet
@@ -39,6 +40,7 @@ register_model("eegnex", EEGNeX, "EEGNeX-8,32 (authors' Keras layout)")
 register_model("shallow", ShallowConvNet, "ShallowConvNet")
 register_model("deep4", Deep4, "Deep4 ConvNet")
 register_model("eegtcnet", EEGTCNet, "EEG-TCNet")
+register_model("atcnet", ATCNet, "ATCNet (attention + TCN over 5 sliding windows)")
 register_model("lstm", LSTMNet, "biLSTM, attention pooling, conv front end for long windows")
 register_model("transformer", TransformerNet, "pre-norm Transformer encoder, patch embedding, class token")
 register_model("conformer", EEGConformer, "EEG Conformer")
