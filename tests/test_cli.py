@@ -111,3 +111,18 @@ def test_bad_yaml_config(tmp_path, capsys):
     p.write_text("data:\n  dataset: synthetic-mi\nmodle:\n  name: eegnet\n")
     assert main(["train", "--config", str(p)]) == 2
     assert "unknown section(s) ['modle']" in capsys.readouterr().err
+
+
+def test_fixed_split_by_named_subjects_from_the_cli(tmp_path, data_dir, capsys):
+    out = tmp_path / "fixed"
+    # no --protocol and no --subjects: the named groups make a fixed split of exactly those subjects
+    assert main(["-q", "train", "--dataset", "physionet-mi", "--task", "left-right-imagery", "--model", "csp-lda",
+                 "--train-groups", "1-2", "--test-groups", "3", "--data-dir", str(data_dir), "--out", str(out)]) == 0
+    rep = json.loads((out / "metrics.json").read_text())
+    (fold,) = rep["folds"]
+    assert fold["train_groups"] == ["1", "2"] and fold["val_groups"] == [] and fold["test_groups"] == ["3"]
+    assert "| fixed-split | subject | 1 2 | - | 3 |" in (out / "metrics.md").read_text()
+    assert rep["header"]["subjects"] == "1, 2, 3"
+    rc = main(["train", "--dataset", "physionet-mi", "--task", "left-right-imagery", "--model", "csp-lda",
+               "--train-groups", "1-2", "--test-groups", "2-3", "--data-dir", str(data_dir), "--out", str(tmp_path / "x")])
+    assert rc == 2 and "subjects ['2'] are in both the train and the test list" in capsys.readouterr().err

@@ -71,6 +71,30 @@ def test_inter_patient_fixed_lists():
         make_folds(ws, "inter-patient", train_groups=recs[:3], test_groups=recs[2:])
 
 
+@pytest.mark.parametrize("key", ["subject", "session", "run", "record"])
+def test_fixed_split_by_any_named_groups(key, caplog):
+    ws = _ws(n_subjects=5, sessions=4, runs=4, trials=4)
+    names = sorted(set(ws.groups(key).tolist()), key=lambda g: (len(g), g))
+    train, val, test = names[:-2], names[-2:-1], names[-1:]
+    (fold,) = make_folds(ws, "fixed-split", train_groups=train, val_groups=val, test_groups=test, group_key=key)
+    g = ws.groups(key)
+    assert set(g[fold.train]) == set(train) and set(g[fold.val]) == set(val) and set(g[fold.test]) == set(test)
+    assert fold.leakage_key == key and len(fold.train) + len(fold.val) + len(fold.test) == len(ws)
+    # without a validation list, validation comes out of the training groups, whole groups at a time
+    (auto,) = make_folds(ws, "fixed-split", train_groups=train, test_groups=test, group_key=key, val_fraction=0.3)
+    assert set(g[auto.val]) < set(train) and not set(g[auto.val]) & set(g[auto.train])
+    for a, b in ((train, train[:1]), (val, val)):
+        with pytest.raises(LeakageError, match="in both the"):
+            make_folds(ws, "fixed-split", train_groups=train, val_groups=a, test_groups=b, group_key=key)
+    with caplog.at_level("WARNING"):
+        make_folds(ws, "fixed-split", train_groups=train, test_groups=test + ["nobody"], group_key=key)
+    assert f"listed for test but without windows here: {key} nobody" in caplog.text
+    with pytest.raises(ConfigError, match="the test side is empty"):
+        make_folds(ws, "fixed-split", train_groups=train, test_groups=["nobody"], group_key=key)
+    with pytest.raises(ConfigError, match="give the train and test groups"):
+        make_folds(ws, "fixed-split", train_groups=train, group_key=key)
+
+
 def test_check_fold_catches_planted_leaks():
     ws = _ws()
     good = make_folds(ws, "cross-subject", n_folds=2)[0]

@@ -127,9 +127,21 @@ def _build_config(args: argparse.Namespace) -> "RunConfig":
                        ("data.subjects", _subjects(args.subjects)), ("data.data_dir", args.data_dir),
                        ("model.name", args.model), ("protocol.name", args.protocol), ("protocol.n_folds", args.folds),
                        ("train.max_epochs", args.epochs), ("train.batch_size", args.batch_size), ("train.lr", args.lr),
-                       ("seed", args.seed)):
+                       ("seed", args.seed), ("protocol.group_key", getattr(args, "group_key", None))):
         if value is not None:
             _set_path(base, key, value)
+    for side in ("train", "val", "test"):  # named groups of a fixed split; "1-10" ranges as for --subjects
+        names = _subjects(getattr(args, f"{side}_groups", None))
+        if names is not None:
+            _set_path(base, f"protocol.{side}_groups", [str(n) for n in names])
+            if args.protocol is None and base.get("protocol", {}).get("name") in (None, "within-subject"):
+                _set_path(base, "protocol.name", "fixed-split")
+    prot = base.get("protocol", {})
+    if (prot.get("name") == "fixed-split" and prot.get("group_key") in (None, "subject") and args.subjects is None
+            and not base.get("data", {}).get("subjects")):  # the subjects the lists name, nothing else
+        named = [g for side in ("train_groups", "val_groups", "test_groups") for g in prot.get(side) or []]
+        if named:
+            _set_path(base, "data.subjects", [int(g) if g.isdigit() else g for g in dict.fromkeys(named)])
     for item in args.set or []:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.lr=0.01 or model.kwargs.F1=4")
@@ -420,8 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task")
     t.add_argument("--subjects", nargs="+", help="e.g. 1 2 3 or 1-10")
     t.add_argument("--model")
-    t.add_argument("--protocol", help="within-subject, cross-subject, loso, cross-session, cross-run, inter-patient, "
-                                      "intra-patient (see docs/protocols.md)")
+    t.add_argument("--protocol", help="within-subject, cross-subject, loso, cross-session, cross-run, fixed-split, "
+                                      "inter-patient, intra-patient (see docs/protocols.md)")
+    t.add_argument("--train-groups", nargs="+", metavar="NAME", help="fixed-split: the groups to train on, e.g. 1-10")
+    t.add_argument("--val-groups", nargs="+", metavar="NAME",
+                   help="fixed-split: groups for validation / early stopping (default: held out of the training groups)")
+    t.add_argument("--test-groups", nargs="+", metavar="NAME", help="fixed-split: the groups to test on, e.g. 11-14")
+    t.add_argument("--group-key", choices=["subject", "record", "session", "run"],
+                   help="fixed-split: what the group names name (default subject; record for inter-patient)")
     t.add_argument("--folds", type=_positive(int))
     t.add_argument("--epochs", type=_positive(int))
     t.add_argument("--batch-size", type=_positive(int))

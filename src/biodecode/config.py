@@ -70,18 +70,31 @@ class ModelConfig:
 @dataclass
 class ProtocolConfig:
     """name: one of ``biodecode.evaluation.PROTOCOLS``; n_folds for k-fold protocols;
-    train_groups/test_groups/group_key for fixed splits (inter-patient)."""
+    train_groups/val_groups/test_groups and group_key (subject, record, session or run) for the fixed
+    splits (``fixed-split``; ``inter-patient``, keyed by record, takes the dataset's standard lists
+    when none are given). Without val_groups, validation is held out of the training groups."""
 
     name: str = "within-subject"
     n_folds: int = 5
     train_groups: list[str] | None = None
     test_groups: list[str] | None = None
-    group_key: str = "record"
+    val_groups: list[str] | None = None
+    group_key: str | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "protocol")
         if self.n_folds < 2:
             raise ConfigError(f"protocol.n_folds must be at least 2, got {self.n_folds}")
+        for side in ("train_groups", "test_groups", "val_groups"):
+            groups = getattr(self, side)
+            if groups is not None:  # YAML and the CLI may give numbers: group names are strings
+                setattr(self, side, [str(g) for g in groups])
+        if self.group_key is not None and self.group_key not in GROUP_KEYS:
+            raise ConfigError(f"protocol.group_key must be one of {', '.join(GROUP_KEYS)}, got {self.group_key!r}")
+
+
+#: What a fixed split can name: the grouping columns every WindowSet carries.
+GROUP_KEYS = ("subject", "record", "session", "run")
 
 
 @dataclass

@@ -102,7 +102,8 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     if config.data.subjects == ["local"] and "subjects" in ws.info:  # written as the list it stood for
         config.data.subjects = list(ws.info["subjects"])
     folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=config.train.val_fraction, seed=config.seed,
-                       train_groups=p.train_groups, test_groups=p.test_groups, group_key=p.group_key)
+                       train_groups=p.train_groups, test_groups=p.test_groups, group_key=p.group_key,
+                       val_groups=p.val_groups)
     start_run(out, overwrite)
     try:
         report = _run_folds(config, ws, folds, out, progress or (lambda msg: log.info(msg)), on_epoch)
@@ -146,12 +147,14 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         predictions.append(pd.DataFrame({"fold": k, "window": fold.test, "subject": subjects[fold.test],
                                          "true": np.asarray(ws.classes, dtype=object)[ws.y[fold.test]],
                                          "predicted": np.asarray(ws.classes, dtype=object)[proba.argmax(1)]}))
-        test_groups = sorted(set(ws.groups(fold.leakage_key)[fold.test].tolist()))
+        side_groups = {f"{side}_groups": sorted(set(ws.groups(fold.leakage_key)[idx].tolist()), key=lambda g: (len(g), g))
+                       for side, idx in (("train", np.concatenate([fold.train, fold.val]) if classical else fold.train),
+                                         ("val", fold.val[:0] if classical else fold.val), ("test", fold.test))}
         results.append({"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
                         "n_test": len(fold.test), "best_epoch": res.best_epoch, "best_val_loss": res.best_val_loss,
                         "epochs_run": len(res.history), "seconds": time.perf_counter() - t0,
                         "chance": chance_level(ws.y[fold.test], n_classes), "metrics": metrics,
-                        "leakage_key": fold.leakage_key, "test_groups": test_groups})
+                        "leakage_key": fold.leakage_key, **side_groups})
         histories.append(res.history)
         score = res.best_val_loss if res.best_val_loss is not None else -k
         if score < best[0] or best[1] is None:
@@ -180,7 +183,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     write_json(out / "metrics.json", report)
     write_text_atomic(out / "metrics.md", markdown_report(title, header, results, summary, ws.classes, ws.synthetic,
                                                           curves=not classical))
-    write_json(out / "folds.json", [{"name": r["name"], "leakage_key": r["leakage_key"], "test_groups": r["test_groups"]}
+    write_json(out / "folds.json", [{k: r[k] for k in ("name", "leakage_key", "train_groups", "val_groups", "test_groups")}
                                     for r in results])
     write_text_atomic(out / "predictions.csv", pd.concat(predictions).to_csv(index=False))
     cm = np.sum([np.asarray(r["metrics"]["confusion_matrix"]) for r in results], axis=0)

@@ -44,6 +44,8 @@ PROTOCOLS = {
     "cross-session": "per subject, leave one session out",
     "cross-run": "per subject, leave one run out",
     "inter-patient": "fixed train and test record lists (e.g. MIT-BIH DS1 -> DS2, de Chazal et al. 2004)",
+    "fixed-split": "fixed lists of named groups (subjects, records, sessions or runs) for training, optionally "
+                   "validation, and test",
     "intra-patient": "OPTIMISTIC: stratified k-fold over windows pooled from all records; the same patient is on "
                      "both sides (only each trial/beat stays on one side)",
 }
@@ -101,6 +103,43 @@ def _subject_folds(ws: WindowSet, key: str, leave_one_out: bool, n_folds: int, s
     return out
 
 
+def _fixed_split(ws: WindowSet, protocol: str, train_groups: Sequence[str] | None, val_groups: Sequence[str] | None,
+                 test_groups: Sequence[str] | None, key: str, val_fraction: float, seed: int) -> Fold:
+    """One fold from named lists of ``key`` groups; groups listed but absent from the windows are
+    named in a warning (e.g. records not downloaded), an empty side is an error."""
+    if not train_groups or not test_groups:
+        raise ConfigError(f"{protocol}: give the train and test groups (--train-groups/--test-groups, or "
+                          f"protocol.train_groups/test_groups), e.g. subjects 1-10 and 11-14")
+    sides = {"train": [str(g) for g in train_groups], "test": [str(g) for g in test_groups],
+             "validation": [str(g) for g in val_groups or []]}
+    for a, b in (("train", "test"), ("train", "validation"), ("validation", "test")):
+        both = sorted(set(sides[a]) & set(sides[b]), key=lambda g: (len(g), g))
+        if both:
+            raise LeakageError(f"{protocol}: {key}s {both} are in both the {a} and the {b} list")
+    groups = ws.groups(key)
+    present = set(groups.tolist())
+    idx = {}
+    for side, names in sides.items():
+        missing = [g for g in names if g not in present]
+        if missing:
+            log.warning("%s: listed for %s but without windows here: %s %s (present: %s)", protocol, side, key,
+                        " ".join(missing), " ".join(sorted(present, key=lambda g: (len(g), g))))
+        idx[side] = np.flatnonzero(np.isin(groups, names))
+        if side != "validation" and not len(idx[side]):
+            raise ConfigError(f"{protocol}: the {side} side is empty: none of the {key}s {' '.join(names)} has windows "
+                              f"(present: {' '.join(sorted(present, key=lambda g: (len(g), g)))})")
+    if val_groups:
+        if not len(idx["validation"]):
+            raise ConfigError(f"{protocol}: the validation side is empty: none of the {key}s {' '.join(sides['validation'])} "
+                              f"has windows")
+        tr, va = idx["train"], idx["validation"]
+    else:
+        tr, va = inner_validation(ws, idx["train"], key, val_fraction, seed)
+    fold = Fold(protocol, tr, va, idx["test"], key)
+    check_fold(ws, fold)
+    return fold
+
+
 def make_folds(
     ws: WindowSet,
     protocol: str,
@@ -110,7 +149,8 @@ def make_folds(
     seed: int = 0,
     train_groups: Sequence[str] | None = None,
     test_groups: Sequence[str] | None = None,
-    group_key: str = "record",
+    group_key: str | None = None,
+    val_groups: Sequence[str] | None = None,
 ) -> list[Fold]:
     """Folds for ``protocol`` (see ``PROTOCOLS``); each is checked with :func:`check_fold`."""
     if protocol not in PROTOCOLS:
@@ -135,19 +175,9 @@ def make_folds(
                   else _stratified_group_split(ws.y, groups, n_folds, seed))
         raw = [(f"{protocol} fold {k + 1}" + (f" (subject {groups[te][0]})" if protocol == "loso" else ""), tr, te)
                for k, (tr, te) in enumerate(splits)]
-    else:  # inter-patient
-        key = group_key
-        if not train_groups or not test_groups:
-            raise ConfigError("inter-patient: give train_groups and test_groups (e.g. MIT-BIH DS1 and DS2 records)")
-        overlap = sorted(set(map(str, train_groups)) & set(map(str, test_groups)))
-        if overlap:
-            raise LeakageError(f"inter-patient: {group_key}s {overlap} are in both the train and the test list")
-        groups = ws.groups(key)
-        tr = np.flatnonzero(np.isin(groups, [str(g) for g in train_groups]))
-        te = np.flatnonzero(np.isin(groups, [str(g) for g in test_groups]))
-        if not len(tr) or not len(te):
-            raise ConfigError(f"inter-patient: {'train' if not len(tr) else 'test'} side is empty for the {key}s given")
-        raw = [("inter-patient", tr, te)]
+    else:  # inter-patient, fixed-split
+        return [_fixed_split(ws, protocol, train_groups, val_groups, test_groups,
+                             group_key or ("record" if protocol == "inter-patient" else "subject"), val_fraction, seed)]
     folds = []
     for k, (name, tr, te) in enumerate(raw):
         tr2, va = inner_validation(ws, np.asarray(tr), key, val_fraction, seed + k)

@@ -40,6 +40,14 @@ def per_class_table(cm: np.ndarray, classes: Sequence[str]) -> list[dict[str, An
              "ppv": rate(tp[i], fp[i]), "specificity": rate(tn[i], fp[i])} for i, c in enumerate(classes)]
 
 
+def _names(groups: Sequence[str], show: int = 12) -> str:
+    """A group list for a table cell: every name up to ``show``, else the first ones and the count."""
+    if not groups:
+        return "-"
+    head = " ".join(map(str, groups[:show]))
+    return head if len(groups) <= show else f"{head} ... ({len(groups)} in all)"
+
+
 def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str, Any]], summary: dict[str, Any],
                     classes: Sequence[str], synthetic: bool, curves: bool = True) -> str:
     lines = [f"# {title}", ""]
@@ -56,6 +64,14 @@ def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str
                      f"{_fmt(m['kappa'])} | {_fmt(m['f1_macro'])} | {_fmt(m.get('roc_auc'))} | {_epoch(f.get('best_epoch'))} |")
     cells = [f"{summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}" if k in summary else "-" for k in SCALARS]
     lines.append(f"| **mean ± sd** | | {' | '.join(cells)} | |")
+    if folds and "train_groups" in folds[0]:
+        lines += ["", "## Who trained, validated and tested", "",
+                  f"| fold | grouped by | trained on | validated on | tested on |", "|---|---|---|---|---|"]
+        for f in folds[:30]:
+            lines.append(f"| {f['name']} | {f['leakage_key']} | {_names(f['train_groups'])} | {_names(f['val_groups'])} | "
+                         f"{_names(f['test_groups'])} |")
+        if len(folds) > 30:
+            lines.append(f"| ... {len(folds) - 30} more folds in `folds.json` | | | | |")
     cm = np.sum([np.asarray(f["metrics"]["confusion_matrix"]) for f in folds], axis=0)
     lines += ["", "## Per class (all test folds pooled)", "", "| class | support | sensitivity | PPV | specificity |",
               "|---|---|---|---|---|"]
