@@ -134,3 +134,22 @@ def test_metrics_agree_with_sklearn_and_hand_counts():
     assert m["per_class"]["rest"]["specificity"] == pytest.approx(4 / 5)
     s = summarize([m, {**m, "accuracy": 0.25}])
     assert s["accuracy"]["mean"] == pytest.approx(0.5) and s["accuracy"]["std"] == pytest.approx(0.25)
+
+
+def test_cinc2017_challenge_f1_and_per_record_aggregation():
+    from biodecode.evaluation.metrics import aggregate_by_group, cinc2017_f1
+
+    classes = ["normal", "AF", "other", "noisy"]
+    # rows true, columns predicted; the challenge: F1_x = 2 n_xx / (row_x + col_x), mean over N, A, O
+    cm = np.array([[50, 2, 8, 1], [3, 10, 2, 0], [10, 1, 20, 2], [1, 0, 1, 3]])
+    expected = np.mean([2 * 50 / (61 + 64), 2 * 10 / (15 + 13), 2 * 20 / (33 + 31)])
+    assert cinc2017_f1(cm, classes) == pytest.approx(expected)
+    assert cinc2017_f1(np.diag([5, 5, 5, 5]), classes) == 1.0
+    # three windows of record a (mean decides), one of b
+    y = np.array([1, 1, 1, 0])
+    proba = np.array([[0.6, 0.4], [0.6, 0.4], [0.1, 0.9], [0.8, 0.2]])
+    names, labels, p = aggregate_by_group(y, proba, np.array(["a", "a", "a", "b"]))
+    assert list(names) == ["a", "b"] and list(labels) == [1, 0]
+    np.testing.assert_allclose(p, [[1.3 / 3, 1.7 / 3], [0.8, 0.2]])
+    with pytest.raises(ConfigError, match="group 'a' has windows of more than one label"):
+        aggregate_by_group(np.array([0, 1]), proba[:2], np.array(["a", "a"]))

@@ -77,3 +77,20 @@ def test_cli_emg_cross_session(tmp_path, data_dir):
     assert rc == 0
     rep = json.loads((out / "metrics.json").read_text())
     assert len(rep["folds"]) == 2 and {f["leakage_key"] for f in rep["folds"]} == {"session"}
+
+
+def test_cinc2017_is_also_scored_per_recording_with_the_challenge_f1(tmp_path, data_dir, capsys):
+    out = tmp_path / "cinc"
+    assert main(["train", "--dataset", "cinc2017", "--task", "af-rhythm", "--model", "td-lda", "--protocol",
+                 "cross-subject", "--folds", "2", "--subjects", "local", "--data-dir", str(data_dir), "--out", str(out)]) == 0
+    assert "challenge F1 (N, A, O)" in capsys.readouterr().out
+    rep = json.loads((out / "metrics.json").read_text())
+    classes = rep["classes"]
+    for fold in rep["folds"]:
+        per_record = fold["metrics"]["per_record"]
+        assert per_record["n_records"] == len(fold["test_groups"]) < fold["metrics"]["n"]  # several windows a record
+        cm = np.asarray(per_record["confusion_matrix"])
+        assert cm.sum() == per_record["n_records"]
+        f1 = [2 * cm[i, i] / (cm[i].sum() + cm[:, i].sum()) for i in (classes.index(c) for c in ("normal", "AF", "other"))]
+        assert per_record["challenge_f1"] == pytest.approx(np.mean(f1))
+    assert "challenge F1 (mean of N, A, O)" in (out / "metrics.md").read_text()

@@ -117,6 +117,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(names: Sequence[str], show: int = 12) -> str:
+    """A list for a line of output: all names up to ``show``, else the first ones and the count."""
+    return ", ".join(names) if len(names) <= show else f"{', '.join(names[:show])}, ... ({len(names)} in all)"
+
+
 def _build_config(args: argparse.Namespace) -> "RunConfig":
     from .config import RunConfig
 
@@ -252,6 +257,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     acc = report["summary"].get("accuracy", {})
     print(f"{report['title']}: accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f}"
           + ("  [SYNTHETIC DATA]" if report["synthetic"] else ""))
+    per_record = report["summary"].get("per_record", {})
+    if per_record:
+        line = ", ".join(f"{label} {per_record[k]['mean']:.3f} ± {per_record[k]['std']:.3f}"
+                         for k, label in (("accuracy", "accuracy"), ("challenge_f1", "challenge F1 (N, A, O)"))
+                         if k in per_record)
+        print(f"per recording (windows' probabilities averaged): {line}")
     print(f"report: {out / 'metrics.md'}")
     return 0
 
@@ -265,8 +276,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                 progress=bars.data_progress)
     m = report["metrics"]
     print(f"accuracy {m['accuracy']:.3f}, balanced {m['balanced_accuracy']:.3f}, kappa {m['kappa']:.3f} on "
-          f"{m['n']} windows of subject(s) {', '.join(report['subjects'])}"
+          f"{m['n']} windows of subject(s) {_names(report['subjects'])}"
           + (f"  [OPTIMISTIC: {report['n_fitted_windows']} fitted windows]" if report["warning"] else ""))
+    if "per_record" in m:
+        r = m["per_record"]
+        print(f"per recording ({r['n_records']} records, windows' probabilities averaged): accuracy {r['accuracy']:.3f}"
+              + (f", challenge F1 (N, A, O) {r['challenge_f1']:.3f}" if "challenge_f1" in r else ""))
     print(f"report: {Path(report['out_dir']) / 'metrics.md'}")
     return 0
 

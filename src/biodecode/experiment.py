@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from .config import RunConfig
+from .datasets import get_dataset
 from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, summarize
+from .evaluation.metrics import record_metrics
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
 from .training import FitResult, fit, predict_proba, save_model, seed_everything
@@ -91,8 +93,6 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     check_run_dir(out, overwrite)  # before any work
     p = config.protocol
     if p.train_groups is None and p.test_groups is None:
-        from .datasets import get_dataset
-
         fixed = get_dataset(config.data.dataset, path=config.data.data_dir, **config.data.dataset_kwargs).splits.get(p.name)
         if fixed is not None:  # the dataset's standard split, e.g. MIT-BIH DS1 -> DS2
             p.train_groups, p.test_groups = list(fixed[0]), list(fixed[1])
@@ -125,6 +125,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     subjects = ws.groups("subject")
     n_classes = len(ws.classes)
     classical = is_baseline(config.model.name)
+    task = get_dataset(config.data.dataset, path=config.data.data_dir, **config.data.dataset_kwargs).task(config.data.task)
     title = f"{config.model.name} on {config.data.dataset} ({config.data.task or 'default task'}), {p.name}"
     for k, fold in enumerate(folds):
         t0 = time.perf_counter()
@@ -144,6 +145,9 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
                       on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None)
             proba = predict_proba(res.model, take_rows(ws.X, fold.test))
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
+        if task.score_per_record:
+            metrics["per_record"] = record_metrics(ws.y[fold.test], proba, ws.groups("record")[fold.test], ws.classes,
+                                                   task.challenge_score)
         predictions.append(pd.DataFrame({"fold": k, "window": fold.test, "subject": subjects[fold.test],
                                          "true": np.asarray(ws.classes, dtype=object)[ws.y[fold.test]],
                                          "predicted": np.asarray(ws.classes, dtype=object)[proba.argmax(1)]}))
@@ -166,6 +170,8 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         say(f"fold {k + 1}/{len(folds)} {fold.name}: accuracy {metrics['accuracy']:.3f} "
             f"(kappa {metrics['kappa']:.3f}, {how}, {time.perf_counter() - t0:.1f} s)")
     summary = summarize([r["metrics"] for r in results])
+    if task.score_per_record:
+        summary["per_record"] = summarize([r["metrics"]["per_record"] for r in results])
     header = {
         "dataset": config.data.dataset + (" (SYNTHETIC)" if ws.synthetic else ""), "task": config.data.task,
         "subjects": ", ".join(sorted(set(subjects.tolist()), key=lambda s: (len(s), s))),

@@ -22,6 +22,7 @@ class Task:
     classes: class names in label order (label i is ``classes[i]``).
     event_maps: for each group of runs (or ``None`` = all), which event label means which class.
     kind: ``"events"`` (windows around events) or ``"sliding"`` (windows over labelled stretches).
+    score_per_record / challenge_score: see below.
     """
 
     name: str
@@ -31,6 +32,11 @@ class Task:
     event_maps: tuple[tuple[tuple[int, ...] | None, dict[str, str]], ...] = ()
     kind: str = "events"
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: Where the labels belong to a whole recording: reports also score one decision per ``record``
+    #: (the mean of its windows' probabilities), with ``challenge_score`` (a name in
+    #: ``biodecode.evaluation.metrics.CHALLENGE_SCORES``) when the field has one.
+    score_per_record: bool = False
+    challenge_score: str | None = None
 
     def event_map(self, run: int | None) -> dict[str, str]:
         for runs, mapping in self.event_maps:

@@ -31,7 +31,8 @@ class CinC2017(Dataset):
     default_preprocessing = [{"name": "bandpass", "l_freq": 0.5, "h_freq": 40.0, "causal": True}]
     tasks = {
         "af-rhythm": Task("af-rhythm", "9 s windows (no overlap) labelled with their recording's rhythm class",
-                          tuple(LABELS.values()), kind="sliding", defaults={"window_s": 9.0, "stride_s": 9.0}),
+                          tuple(LABELS.values()), kind="sliding", defaults={"window_s": 9.0, "stride_s": 9.0},
+                          score_per_record=True, challenge_score="cinc2017"),
     }
     split = "validation"
 

@@ -8,7 +8,9 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn import metrics as skm
 
-SCALARS = ("accuracy", "balanced_accuracy", "kappa", "f1_macro", "roc_auc")
+from ..errors import ConfigError
+
+SCALARS = ("accuracy", "balanced_accuracy", "kappa", "f1_macro", "roc_auc", "challenge_f1")
 
 
 def confusion_counts(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -73,3 +75,49 @@ def chance_level(y: np.ndarray, n_classes: int) -> float:
     """Accuracy of always predicting the most frequent class."""
     counts = np.bincount(np.asarray(y), minlength=n_classes)
     return float(counts.max() / max(1, counts.sum()))
+
+
+def aggregate_by_group(y: np.ndarray, proba: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One decision per group (e.g. a recording scored as a whole): the mean of its windows' class
+    probabilities. Returns ``(group names, labels, probabilities (n_groups, n_classes))``; a group whose
+    windows carry different labels is an error (its label would be ambiguous)."""
+    names, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    proba = np.asarray(proba, dtype=np.float64)
+    sums = np.zeros((len(names), proba.shape[1]))
+    np.add.at(sums, inverse, proba)
+    counts = np.bincount(inverse, minlength=len(names))
+    labels = np.full(len(names), -1)
+    for i, label in zip(inverse, np.asarray(y)):
+        if labels[i] not in (-1, label):
+            raise ConfigError(f"aggregate_by_group: group '{names[i]}' has windows of more than one label")
+        labels[i] = label
+    return names, labels, sums / counts[:, None]
+
+
+def cinc2017_f1(cm: np.ndarray, classes: Sequence[str]) -> float:
+    """The PhysioNet/CinC 2017 challenge score from a recording-level confusion matrix: the mean of the
+    F1 of normal, AF and other rhythm, ``F1_x = 2 n_xx / (row_x + column_x)`` (noisy records count in
+    the rows and columns, not in the mean), as the challenge's ``score2017Challenge.m`` computes it."""
+    cm = np.asarray(cm, dtype=np.float64)
+    f1 = []
+    for name in ("normal", "AF", "other"):
+        i = list(classes).index(name)
+        denom = cm[i, :].sum() + cm[:, i].sum()
+        f1.append(2 * cm[i, i] / denom if denom else 0.0)
+    return float(np.mean(f1))
+
+
+#: Scores a dataset's task declares beyond the standard ones, by name.
+CHALLENGE_SCORES = {"cinc2017": cinc2017_f1}
+
+
+def record_metrics(y: np.ndarray, proba: np.ndarray, records: np.ndarray, classes: Sequence[str],
+                   challenge: str | None = None) -> dict[str, Any]:
+    """The standard scores of one decision per recording (:func:`aggregate_by_group`), with
+    ``n_records`` and, when ``challenge`` names one, the field's challenge score (``challenge_f1``)."""
+    names, labels, rec_proba = aggregate_by_group(y, proba, records)
+    m = compute_metrics(labels, rec_proba, classes)
+    if challenge:
+        m["challenge_f1"] = CHALLENGE_SCORES[challenge](np.asarray(m["confusion_matrix"]), classes)
+    m["n_records"] = int(len(names))
+    return m

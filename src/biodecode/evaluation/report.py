@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..atomic import atomic_path
-from .metrics import SCALARS, confusion_counts
+from .metrics import confusion_counts
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -62,8 +62,23 @@ def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str
         m = f["metrics"]
         lines.append(f"| {f['name']} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['balanced_accuracy'])} | "
                      f"{_fmt(m['kappa'])} | {_fmt(m['f1_macro'])} | {_fmt(m.get('roc_auc'))} | {_epoch(f.get('best_epoch'))} |")
-    cells = [f"{summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}" if k in summary else "-" for k in SCALARS]
+    cells = [f"{summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}" if k in summary else "-"
+             for k in ("accuracy", "balanced_accuracy", "kappa", "f1_macro", "roc_auc")]
     lines.append(f"| **mean ± sd** | | {' | '.join(cells)} | |")
+    if folds and "per_record" in folds[0]["metrics"]:
+        challenge = "challenge_f1" in folds[0]["metrics"]["per_record"]
+        lines += ["", "## Per recording (one decision per record: its windows' probabilities averaged)", "",
+                  "| fold | records | accuracy | balanced acc. | macro F1 |" + (" challenge F1 (mean of N, A, O) |" if challenge else ""),
+                  "|---|---|---|---|---|" + ("---|" if challenge else "")]
+        for f in folds:
+            r = f["metrics"]["per_record"]
+            lines.append(f"| {f['name']} | {r['n_records']} | {_fmt(r['accuracy'])} | {_fmt(r['balanced_accuracy'])} | "
+                         f"{_fmt(r['f1_macro'])} |" + (f" {_fmt(r['challenge_f1'])} |" if challenge else ""))
+        if "per_record" in summary:
+            ps = summary["per_record"]
+            cells = [f"{ps[k]['mean']:.3f} ± {ps[k]['std']:.3f}" if k in ps else "-" for k in
+                     ("accuracy", "balanced_accuracy", "f1_macro") + (("challenge_f1",) if challenge else ())]
+            lines.append(f"| **mean ± sd** | | {' | '.join(cells)} |")
     if folds and "train_groups" in folds[0]:
         lines += ["", "## Who trained, validated and tested", "",
                   f"| fold | grouped by | trained on | validated on | tested on |", "|---|---|---|---|---|"]

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from .metrics import chance_level, compute_metrics, summarize
+from .metrics import chance_level, compute_metrics, record_metrics, summarize
 from .report import markdown_report, plot_confusion, write_json, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,11 @@ def evaluate_model(
         log.warning("%s: %s", checkpoint, warning)
     proba = predict(ws.X)
     metrics = compute_metrics(ws.y, proba, ws.classes)
+    from ..datasets import get_dataset
+
+    task_def = get_dataset(dataset, path=data_dir, **((spec.dataset_kwargs or {}) if same_data else {})).task(task)
+    if task_def.score_per_record:  # e.g. CinC 2017: one decision per recording, the challenge's F1
+        metrics["per_record"] = record_metrics(ws.y, proba, ws.groups("record"), ws.classes, task_def.challenge_score)
     subjects_seen = sorted(set(ws.groups("subject").tolist()), key=lambda s: (len(s), s))
     out = Path(out_dir) if out_dir is not None else checkpoint.parent / "evaluate"
     title = f"{checkpoint} evaluated on {dataset} ({task or 'default task'})"
