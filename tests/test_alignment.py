@@ -94,3 +94,40 @@ def test_the_stream_decoder_aligns_from_a_calibration_segment():
     assert rec.windows
     np.testing.assert_allclose(rec.windows[0], M @ x[:, :50], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(_mean_cov(np.stack(rec.windows)), np.eye(3), atol=0.15)  # whitened, up to sampling
+
+
+def test_riemannian_recentring_puts_each_subjects_riemannian_mean_at_the_identity(tmp_path):
+    try:
+        from pyriemann.geometry.mean import mean_riemann
+    except ImportError:
+        from pyriemann.utils.mean import mean_riemann
+
+    ws = load_windows("synthetic-mi", [1, 2], cache_dir=str(tmp_path), **SYN)
+    al = align_windows(ws, by="subject", method="riemannian")
+    assert al.info["alignment"] == {"method": "riemannian", "by": ["subject"]}
+    g = ws.groups("subject")
+    for s in ("1", "2"):
+        x = np.asarray(al.X[np.flatnonzero(g == s)], np.float64)
+        x = x - x.mean(-1, keepdims=True)
+        covs = np.einsum("nct,ndt->ncd", x, x) / x.shape[-1]
+        np.testing.assert_allclose(mean_riemann(covs), np.eye(6), atol=1e-4)
+        # not the arithmetic mean: that one is not the identity after Riemannian re-centring
+        assert not np.allclose(covs.mean(0), np.eye(6), atol=1e-3)
+    # a run, evaluate and the streaming decoder all take the method from the config / model file
+    cfg = RunConfig.from_dict({"data": {"dataset": "synthetic-mi", "task": "left-right-imagery", "subjects": [1, 2, 3],
+                                        "dataset_kwargs": SYN["dataset_kwargs"], "alignment": "riemannian"},
+                               "model": {"name": "mdm"}, "protocol": {"name": "loso"}})
+    run_experiment(cfg, tmp_path / "run")
+    ev = evaluate_model(tmp_path / "run" / "model.joblib", [3], out_dir=tmp_path / "ev")
+    last = json.loads((tmp_path / "run" / "metrics.json").read_text())["folds"][-1]
+    assert ev["metrics"]["accuracy"] == pytest.approx(last["metrics"]["accuracy"])
+    rec = _Recorder()
+    rec.meta["alignment"] = {"method": "riemannian", "by": ["subject"]}
+    dec = StreamDecoder(rec, hop_s=0.5)
+    with pytest.raises(ConfigError, match="riemannian-aligned windows: call calibrate"):
+        dec.push(np.zeros((3, 10), np.float32), 0.0)
+    signal = np.random.default_rng(2).standard_normal((3, 2000)).astype(np.float32) * [[3.0], [1.0], [0.5]]
+    M = dec.calibrate(signal)
+    step = 25
+    wins = np.stack([signal[:, e - 50:e] for e in range(50, 2001, step)])
+    np.testing.assert_allclose(M, alignment_matrix(wins, "riemannian"), rtol=1e-5)

@@ -1,8 +1,14 @@
-"""Euclidean alignment (He & Wu, IEEE TBME 67(2):399, 2020): whiten each subject's (or session's)
-windows by the inverse square root of their mean spatial covariance, so that every subject's
-aligned mean covariance is the identity and a model trained on some subjects meets the next one
-on the same footing. It uses no labels: the test subject's own unlabelled windows (offline) or a
-calibration segment (streaming) give its matrix.
+"""Per-subject (or per-session) alignment: whiten each group's windows by ``M^(-1/2)`` with M a mean
+of their spatial covariances, so that every group's mean covariance becomes the identity and a model
+trained on some subjects meets the next one on the same footing. It uses no labels: the test
+subject's own unlabelled windows (offline) or a calibration segment (streaming) give its matrix.
+
+- ``"euclidean"``: M the arithmetic mean (He & Wu, IEEE TBME 67(2):399, 2020).
+- ``"riemannian"``: M the Riemannian (geometric) mean of the covariances (pyRiemann's
+  ``mean_riemann``), i.e. Riemannian re-centring (Zanini et al., IEEE TBME 65(5):1107, 2018): each
+  group's covariances are moved so their Riemannian mean is the identity. Applied to the signals
+  (``x -> M^(-1/2) x`` transforms every covariance ``C -> M^(-1/2) C M^(-1/2)``), so it serves the
+  networks and the covariance pipelines (ts-lr, mdm, csp) alike.
 
 ``align_windows(ws, by="subject")`` returns a WindowSet whose ``X`` applies the matrices as rows
 are read (a lazy view over the store's memory maps; nothing is copied up front).
@@ -22,19 +28,46 @@ from .windows import WindowSet
 SHRINK = 1e-6
 
 
-def alignment_matrix(X: Any, batch: int = 256) -> np.ndarray:
-    """``R^(-1/2)`` for windows ``X (n, C, T)``, R the mean of the windows' covariances ``x x^T / T``
-    (each window centred per channel), computed in float64 over batches of rows."""
+def _covariances(X: Any, batch: int) -> np.ndarray:
+    """Each window's covariance ``x x^T / T`` (centred per channel), float64 ``(n, C, C)``."""
+    out = []
+    for i in range(0, len(X), batch):
+        x = np.asarray(X[i:i + batch], dtype=np.float64)
+        x = x - x.mean(axis=-1, keepdims=True)
+        out.append(np.einsum("nct,ndt->ncd", x, x) / x.shape[-1])
+    return np.concatenate(out)
+
+
+def alignment_matrix(X: Any, method: str = "euclidean", batch: int = 256) -> np.ndarray:
+    """``M^(-1/2)`` for windows ``X (n, C, T)``, M the arithmetic (``"euclidean"``) or Riemannian
+    (``"riemannian"``) mean of the windows' covariances ``x x^T / T`` (each window centred per
+    channel), computed in float64 over batches of rows."""
     n = len(X)
     if n == 0:
         raise DataFormatError("alignment: no windows to compute a reference covariance from")
+    if method not in ("euclidean", "riemannian"):
+        raise ConfigError(f"alignment: method must be euclidean or riemannian, got {method!r}")
     C = X.shape[1]
-    R = np.zeros((C, C))
-    for i in range(0, n, batch):
-        x = np.asarray(X[i:i + batch], dtype=np.float64)
-        x = x - x.mean(axis=-1, keepdims=True)
-        R += np.einsum("nct,ndt->cd", x, x) / x.shape[-1]
-    R /= n
+    if method == "euclidean":
+        R = np.zeros((C, C))
+        for i in range(0, n, batch):
+            x = np.asarray(X[i:i + batch], dtype=np.float64)
+            x = x - x.mean(axis=-1, keepdims=True)
+            R += np.einsum("nct,ndt->cd", x, x) / x.shape[-1]
+        R /= n
+    else:
+        covs = _covariances(X, batch)
+        if not np.isfinite(covs).all():
+            raise DataFormatError("alignment: the windows contain NaN or inf")
+        # a window of a flat or duplicated channel is singular: a touch of shrinkage keeps every one SPD
+        ridge = SHRINK * np.trace(covs, axis1=1, axis2=2) / C
+        covs = covs + ridge[:, None, None] * np.eye(C)
+        try:
+            from pyriemann.geometry.mean import mean_riemann
+        except ImportError:  # pyRiemann < 0.9
+            from pyriemann.utils.mean import mean_riemann
+
+        R = mean_riemann(covs)
     if not np.isfinite(R).all():
         raise DataFormatError("alignment: the windows contain NaN or inf")
     w, V = np.linalg.eigh((R + R.T) / 2)
@@ -74,20 +107,22 @@ class AlignedRows:
         return out.astype(dtype, copy=False) if dtype is not None else out
 
 
-def align_windows(ws: WindowSet, by: str | Sequence[str] = "subject") -> WindowSet:
+def align_windows(ws: WindowSet, by: str | Sequence[str] = "subject", method: str = "euclidean") -> WindowSet:
     """``ws`` with each group of windows (``by``: a metadata column or columns, e.g. subject or
-    (subject, session)) Euclidean-aligned by its own mean covariance. Labels are not used."""
+    (subject, session)) aligned by its own mean covariance (``method``: euclidean or riemannian).
+    Labels are not used."""
     if len(ws) == 0:
         raise DataFormatError("align_windows: the window set is empty")
     groups = ws.groups(by)
     names, inverse = np.unique(groups, return_inverse=True)
-    mats = np.stack([alignment_matrix(take_rows(ws.X, np.flatnonzero(inverse == g))) for g in range(len(names))])
-    info = dict(ws.info, alignment={"method": "euclidean", "by": [by] if isinstance(by, str) else list(by)})
+    mats = np.stack([alignment_matrix(take_rows(ws.X, np.flatnonzero(inverse == g)), method)
+                     for g in range(len(names))])
+    info = dict(ws.info, alignment={"method": method, "by": [by] if isinstance(by, str) else list(by)})
     return WindowSet(AlignedRows(ws.X, inverse, mats), ws.y, ws.metadata, list(ws.classes), ws.sfreq,
                      list(ws.ch_names), info)
 
 
-ALIGNMENTS = ("none", "euclidean")
+ALIGNMENTS = ("none", "euclidean", "riemannian")
 
 
 def check_alignment(name: str) -> str:

@@ -516,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--realtime", action="store_true", help="replay at the recording's rate (default: as fast as possible)")
     st.add_argument("--max-seconds", type=_positive(float), help="stop after this many seconds of signal")
     st.add_argument("--calibrate-s", type=_positive(float),
-                    help="for models trained with data.alignment=euclidean: align with the first this many seconds")
+                    help="for models trained with data.alignment=euclidean or riemannian: align with the first this many seconds")
     st.set_defaults(func=cmd_stream)
 
     bl = sub.add_parser("bench-latency", help="p50/p99 decision latency: PyTorch eager, ONNX Runtime float32 and int8")

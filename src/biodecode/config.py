@@ -24,8 +24,9 @@ class DataConfig:
     data_dir: data root (default ``$BIODECODE_DATA_DIR`` or the user cache); metadata_channels:
     window metadata columns appended as constant channels (e.g. ``[rr_pre_s, rr_post_s, rr_local_s]``
     for MIT-BIH beats; such models cannot be streamed, the decoder has no metadata); alignment:
-    ``"euclidean"`` aligns each ``alignment_by`` group (default each subject; e.g. ``[subject,
-    session]`` across days) by its own mean covariance (:mod:`biodecode.alignment`), or ``"none"``."""
+    ``"euclidean"`` or ``"riemannian"`` aligns each ``alignment_by`` group (default each subject; e.g.
+    ``[subject, session]`` across days) by its own arithmetic or Riemannian mean covariance
+    (:mod:`biodecode.alignment`; Riemannian = re-centring), or ``"none"``."""
 
     dataset: str = "synthetic-mi"
     subjects: list[Any] | None = None

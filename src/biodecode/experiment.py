@@ -55,8 +55,8 @@ def load_run_windows(config: RunConfig, progress=None) -> WindowSet:
     """The windows a run config describes (through the window store)."""
     d = config.data
     ws = load_windows(d.window_spec(), d.subjects, data_dir=d.data_dir, cache_dir=d.cache_dir, progress=progress)
-    if d.alignment == "euclidean":
-        ws = align_windows(ws, by=d.alignment_by)
+    if d.alignment != "none":
+        ws = align_windows(ws, by=d.alignment_by, method=d.alignment)
     return with_metadata_channels(ws, d.metadata_channels) if d.metadata_channels else ws
 
 

@@ -278,10 +278,10 @@ def load_windows_for_model(
         spec = replace(spec, preprocessing=[])
     ws = load_windows(spec, subjects, data_dir=data_dir, cache_dir=cache_dir, progress=progress)
     alignment = meta.get("alignment") or {}
-    if alignment.get("method") == "euclidean":  # the model expects each subject's windows aligned
+    if alignment.get("method", "none") != "none":  # the model expects each subject's windows aligned
         from .alignment import align_windows
 
-        ws = align_windows(ws, by=alignment.get("by") or "subject")
+        ws = align_windows(ws, by=alignment.get("by") or "subject", method=alignment["method"])
     if meta.get("metadata_channels"):
         ws = with_metadata_channels(ws, meta["metadata_channels"])
     if list(ws.ch_names) != list(meta.get("ch_names", ws.ch_names)):

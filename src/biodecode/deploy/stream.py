@@ -118,7 +118,7 @@ class StreamDecoder:
         self.reset()
 
     def calibrate(self, segment: np.ndarray) -> np.ndarray:
-        """For a model trained on Euclidean-aligned windows: this user's alignment matrix from a
+        """For a model trained on aligned windows (Euclidean or Riemannian): this user's matrix from a
         calibration segment ``(n_channels, n_samples)`` (at least one window; no labels needed),
         preprocessed as the stream is. Returns the ``(C, C)`` matrix applied to every window."""
         from ..alignment import alignment_matrix
@@ -130,7 +130,8 @@ class StreamDecoder:
         y = Pipeline.from_config(self.pipeline_config).stream(self.sfreq, self.ch_names).process(segment)
         step = max(1, self.n_times // 2)
         windows = np.stack([y[:, e - self.n_times:e] for e in range(self.n_times, y.shape[1] + 1, step)])
-        self.align_matrix = alignment_matrix(windows).astype(np.float32)
+        self.align_matrix = alignment_matrix(windows, self.alignment if self.alignment != "none" else "euclidean"
+                                             ).astype(np.float32)
         return self.align_matrix
 
     def reset(self) -> None:
@@ -169,8 +170,8 @@ class StreamDecoder:
         if chunk.ndim != 2 or chunk.shape[0] != len(self.ch_names):
             raise DataFormatError(f"StreamDecoder: expected chunks of shape ({len(self.ch_names)}, n) for channels "
                              f"{self.ch_names}, got {chunk.shape}")
-        if self.alignment == "euclidean" and self.align_matrix is None:
-            raise ConfigError("this model was trained on Euclidean-aligned windows: call calibrate(segment) with at "
+        if self.alignment != "none" and self.align_matrix is None:
+            raise ConfigError(f"this model was trained on {self.alignment}-aligned windows: call calibrate(segment) with at "
                               f"least {self.n_times} samples of this user's signal first (CLI: --calibrate-s)")
         n = chunk.shape[1]
         self.stats.chunks += 1
