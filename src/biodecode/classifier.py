@@ -25,6 +25,13 @@ from .errors import ConfigError, DataFormatError
 from .windows import WindowSet
 
 
+def _windows_if_epochs(X: Any) -> Any:
+    """``mne.Epochs`` become a WindowSet (labels from their event names); anything else is returned."""
+    from .io.mne_objects import is_mne_epochs, windows_from_epochs
+
+    return windows_from_epochs(X) if is_mne_epochs(X) else X
+
+
 class BiosignalClassifier(ClassifierMixin, BaseEstimator):
     """Deep-network classifier with the estimator API (``fit``, ``predict``, ``predict_proba``, ``score``).
 
@@ -78,8 +85,10 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
         return X
 
     def fit(self, X: Any, y: Any = None) -> "BiosignalClassifier":
-        """Fit on windows ``X (n, C, T)`` and labels ``y (n,)``, or on a WindowSet ``X`` alone."""
+        """Fit on windows ``X (n, C, T)`` and labels ``y (n,)``, or on a WindowSet or ``mne.Epochs``
+        ``X`` alone (labels from its event names)."""
         self.sfreq_ = self.sfreq
+        X = _windows_if_epochs(X)
         if isinstance(X, WindowSet):
             if y is not None:
                 raise ConfigError("BiosignalClassifier.fit: give a WindowSet alone (its labels are used), not with y")
@@ -129,6 +138,7 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""
         check_is_fitted(self, "module_")
+        X = _windows_if_epochs(X)
         if isinstance(X, WindowSet):
             X = np.asarray(X.X)
         if np.asarray(X).ndim == 2:
@@ -146,7 +156,8 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
-        """Accuracy on ``(X, y)``, or on a WindowSet ``X`` alone."""
+        """Accuracy on ``(X, y)``, or on a WindowSet or ``mne.Epochs`` ``X`` alone."""
+        X = _windows_if_epochs(X)
         if isinstance(X, WindowSet):
             X, y = np.asarray(X.X), X.labels
         return super().score(X, y, sample_weight=sample_weight)
