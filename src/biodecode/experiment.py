@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from .evaluation.metrics import record_metrics
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
 from .training import FitResult, fit, predict_proba, save_model, seed_everything
+from .training.tracking import log_final, make_loggers, require_loggers
 from .lazyarray import take_rows
 from .alignment import align_windows
 from .baselines import BASELINES, baseline_proba, fit_baseline, is_baseline, make_baseline, save_baseline
@@ -89,6 +91,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     """
     config = copy.deepcopy(config)  # resolved below; the caller's config is left as it was given
     config.validate()
+    require_loggers(config.train.loggers)
     out = Path(out_dir)
     check_run_dir(out, overwrite)  # before any work
     p = config.protocol
@@ -105,6 +108,8 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
                        train_groups=p.train_groups, test_groups=p.test_groups, group_key=p.group_key,
                        val_groups=p.val_groups)
     start_run(out, overwrite)
+    if overwrite and (out / "logs").is_dir():  # the replaced run's tracking logs go with it
+        shutil.rmtree(out / "logs")
     try:
         report = _run_folds(config, ws, folds, out, progress or (lambda msg: log.info(msg)), on_epoch)
     except BaseException as exc:  # also Ctrl-C: the folder says the run did not finish, and why
@@ -130,6 +135,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     for k, fold in enumerate(folds):
         t0 = time.perf_counter()
         seed_everything(config.seed + k)  # weight initialisation, shuffling and augmentation of this fold
+        loggers = make_loggers(config.train.loggers, out, k, fold.name, title, config.to_dict())
         if classical:  # no early stopping to feed: the whole training side (train + validation) fits it
             side = np.concatenate([fold.train, fold.val])
             pipe = fit_baseline(make_baseline(config.model.name, ws.sfreq, **config.model.kwargs),
@@ -142,12 +148,14 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
             # lazy row views: batches are read from the store as they are drawn, nothing is copied up front
             res = fit(model, take_rows(ws.X, fold.train), ws.y[fold.train], take_rows(ws.X, fold.val), ws.y[fold.val],
                       config.train, n_classes=n_classes,
-                      on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None)
+                      on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None, loggers=loggers)
             proba = predict_proba(res.model, take_rows(ws.X, fold.test))
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
         if task.score_per_record:
             metrics["per_record"] = record_metrics(ws.y[fold.test], proba, ws.groups("record")[fold.test], ws.classes,
                                                    task.challenge_score)
+        log_final(loggers, {**metrics, **{f"per_record_{key}": v for key, v in metrics.get("per_record", {}).items()}},
+                  step=len(res.history))
         predictions.append(pd.DataFrame({"fold": k, "window": fold.test, "subject": subjects[fold.test],
                                          "true": np.asarray(ws.classes, dtype=object)[ws.y[fold.test]],
                                          "predicted": np.asarray(ws.classes, dtype=object)[proba.argmax(1)]}))

@@ -99,7 +99,8 @@ class TrainConfig:
     precise_bn: before each validation and at the end, set BatchNorm statistics to their exact
     average over the training windows (see ``recalibrate_batchnorm``); channels_last: store 4-D
     conv weights channels-last (NHWC), 10-20% faster training of EEGNet, EEG-TCNet and Deep4 on
-    CPU (``benchmarks/``), same results up to float rounding.
+    CPU (``benchmarks/``), same results up to float rounding; loggers: Lightning loggers a run
+    writes per fold (``csv``, ``tensorboard``, ``mlflow``; :mod:`biodecode.training.tracking`).
     """
 
     max_epochs: int = 100
@@ -122,6 +123,7 @@ class TrainConfig:
     progress_bar: bool = False
     precise_bn: bool = True
     channels_last: bool = True
+    loggers: list[str] = field(default_factory=lambda: ["csv"])
 
     def __post_init__(self) -> None:
         check_fields(self, "train")
@@ -139,6 +141,9 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        from .tracking import check_loggers
+
+        check_loggers(self.loggers)
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ConfigError(f"train.weight_decay and train.grad_clip must be >= 0, got {self.weight_decay}, "
                               f"{self.grad_clip}")

@@ -151,12 +151,14 @@ def fit(
     checkpoint_dir: str | os.PathLike | None = None,
     resume_from: str | os.PathLike | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    loggers: list[Any] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``X_train (n, C, T)``, ``y_train (n,)``; early-stop on ``(X_val, y_val)``.
 
     With ``checkpoint_dir`` a ``last.ckpt`` is written (atomically) after every epoch;
     ``resume_from`` continues from such a file (read with ``weights_only=True``). ``on_epoch(row)``
     is called after each epoch with its history row (``epoch, train_loss, val_loss, val_acc, lr``).
+    ``loggers``: Lightning loggers that receive the losses and accuracy per epoch.
     """
     config = config or TrainConfig()
     if len(X_train) == 0:
@@ -180,7 +182,8 @@ def fit(
         trainer = L.Trainer(
             max_epochs=config.max_epochs, accelerator=config.accelerator, devices=devices, strategy=strategy,
             num_nodes=config.num_nodes, precision=resolve_precision(config.precision),
-            gradient_clip_val=config.grad_clip or None, callbacks=callbacks, logger=False,
+            gradient_clip_val=config.grad_clip or None, callbacks=callbacks, logger=list(loggers) if loggers else False,
+            log_every_n_steps=1,
             enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=config.progress_bar,
             enable_model_summary=False, num_sanity_val_steps=0, deterministic=False,
             default_root_dir=str(checkpoint_dir) if checkpoint_dir else None, plugins=[SafeCheckpointIO()],
