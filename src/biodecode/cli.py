@@ -369,6 +369,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .evaluation.explain import explain_run
+
+    report = explain_run(args.run_dir, args.method, args.windows, args.out)
+    print(f"{report['method']} on {report['n_windows']} held-out windows of {report['fold']}")
+    for cls, imp in report["channel_importance"].items():
+        top = sorted(imp, key=imp.get, reverse=True)[:5]
+        print(f"  {cls}: strongest channels {', '.join(top)}")
+    print(f"figures: {', '.join(report['figures'])}")
+    return 0
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     from .deploy.predictor import load_predictor
     from .deploy.stream import StreamDecoder, load_replay, lsl_decisions, replay
@@ -505,6 +517,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-quantize", action="store_true", help="skip the int8 model")
     x.add_argument("--out", help="folder (default RUN_DIR/export)")
     x.set_defaults(func=cmd_export)
+
+    ex = sub.add_parser("explain", help="what a trained network looks at: per-class attribution over channels and time "
+                                        "(scalp topographies for EEG), written into RUN_DIR/explain")
+    ex.add_argument("run_dir")
+    ex.add_argument("--method", choices=["integrated-gradients", "saliency"], default="integrated-gradients")
+    ex.add_argument("--windows", type=_positive(int), default=256, help="held-out windows to explain (default 256)")
+    ex.add_argument("--out", help="folder (default RUN_DIR/explain)")
+    ex.set_defaults(func=cmd_explain)
 
     st = sub.add_parser("stream", help="decode a live LSL stream or a replayed recording")
     st.add_argument("--model", required=True, help="model.onnx, model.int8.onnx, model.pt2 or model.pt")

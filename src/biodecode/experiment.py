@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import platform
 import shutil
@@ -222,3 +223,20 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     say(f"accuracy {acc.get('mean', float('nan')):.3f} ± {acc.get('std', float('nan')):.3f} over {len(results)} folds; "
         f"report in {out}")
     return report
+
+
+def held_out_windows(run: str | Path, max_test: int = 512, max_calib: int = 256) -> tuple[WindowSet, np.ndarray, np.ndarray, str]:
+    """A finished run's windows: indices of up to ``max_test`` of its best fold's test side (windows its
+    model never fitted) and of up to ``max_calib`` calibration windows from the rest, and the fold's name."""
+    run = Path(run)
+    config = RunConfig.from_yaml(run / "config.yaml")
+    metrics = json.loads((run / "metrics.json").read_text())
+    fold = metrics["folds"][metrics.get("best_fold", 0)]
+    ws = load_run_windows(config)
+    test = np.isin(ws.groups(fold["leakage_key"]), fold["test_groups"])
+    rng = np.random.default_rng(0)
+    test_idx = np.flatnonzero(test)
+    other = np.flatnonzero(~test)
+    test_idx = np.sort(rng.choice(test_idx, min(max_test, len(test_idx)), replace=False))
+    calib_idx = np.sort(rng.choice(other, min(max_calib, len(other)), replace=False)) if len(other) else test_idx[:0]
+    return ws, test_idx, calib_idx, fold["name"]

@@ -14,29 +14,13 @@ import torch
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..evaluation.report import write_json, write_text_atomic
+from ..experiment import held_out_windows
 from ..spec import WindowSpec
 from ..training import load_model
 from .card import card_markdown, model_card
 from .export import export_onnx, export_pt2, parity
 from .optimize import optimize_for_inference
 from .predictor import OnnxPredictor, TorchPredictor
-
-
-def _held_out(run: Path, max_test: int = 512, max_calib: int = 256):
-    """Windows of the run's data: the best fold's test side and calibration windows from the rest."""
-    from ..experiment import load_run_windows
-
-    config = RunConfig.from_yaml(run / "config.yaml")
-    metrics = json.loads((run / "metrics.json").read_text())
-    fold = metrics["folds"][metrics.get("best_fold", 0)]
-    ws = load_run_windows(config)
-    test = np.isin(ws.groups(fold["leakage_key"]), fold["test_groups"])
-    rng = np.random.default_rng(0)
-    test_idx = np.flatnonzero(test)
-    other = np.flatnonzero(~test)
-    test_idx = np.sort(rng.choice(test_idx, min(max_test, len(test_idx)), replace=False))
-    calib_idx = np.sort(rng.choice(other, min(max_calib, len(other)), replace=False)) if len(other) else test_idx[:0]
-    return ws, test_idx, calib_idx, fold["name"]
 
 
 def _latency_ms(predictor, x: np.ndarray, repeats: int = 200) -> float:
@@ -124,7 +108,7 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quanti
     C, T = model.n_channels, model.n_times
     meta = dict(meta, n_channels=C, n_times=T, model=getattr(model, "registry_name", ""))
     meta.pop("fitted_on", None)  # the training groups stay in model.pt; exports carry no data ids
-    ws, test_idx, calib_idx, fold_name = _held_out(run)
+    ws, test_idx, calib_idx, fold_name = held_out_windows(run)
     X_test, y_test = np.asarray(ws.X[test_idx]), ws.y[test_idx]
     fast = optimize_for_inference(model)
     report: dict[str, Any] = {"run": str(run), "held_out": f"{len(test_idx)} test windows of {fold_name}",
