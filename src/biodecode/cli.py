@@ -40,17 +40,19 @@ def _set_path(d: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def _subjects(values: Sequence[str] | None) -> list[Any] | None:
-    """``1 2 5-8`` -> [1, 2, 5, 6, 7, 8]; non-numeric ids (MIT-BIH records) stay strings."""
+    """``1 2 5-8`` -> [1, 2, 5, 6, 7, 8]; non-numeric ids (MIT-BIH records) and ids written with
+    leading zeros (BIDS labels such as ``01``; ranges ``01-03`` keep the width) stay strings."""
     if not values:
         return None
     out: list[Any] = []
     for v in values:
         for part in str(v).split(","):
             if "-" in part and all(p.isdigit() for p in part.split("-", 1)):
-                a, b = map(int, part.split("-", 1))
-                out += list(range(a, b + 1))
+                lo, hi = part.split("-", 1)
+                width = len(lo) if lo.startswith("0") and len(lo) > 1 else 0
+                out += [str(i).zfill(width) if width else i for i in range(int(lo), int(hi) + 1)]
             elif part.isdigit():
-                out.append(int(part))
+                out.append(part if part.startswith("0") and len(part) > 1 else int(part))
             elif part:
                 out.append(part)
     return out

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import ConfigError
 from .base import Dataset, Task
 from .download import data_root, download_file
+from .bids import BIDSDataset
 from .cinc2017 import CinC2017
 from .mitdb import MITBIH
 from .myo_longterm import MyoLongTerm
@@ -27,7 +28,7 @@ def register_dataset(cls: type[Dataset]) -> type[Dataset]:
     return cls
 
 
-for _cls in (PhysionetMI, MITBIH, CinC2017, MyoLongTerm, UCIEMGGestures, SyntheticMI):
+for _cls in (PhysionetMI, MITBIH, CinC2017, MyoLongTerm, UCIEMGGestures, SyntheticMI, BIDSDataset):
     register_dataset(_cls)
 
 
