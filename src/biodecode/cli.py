@@ -64,9 +64,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     from .datasets import get_dataset, list_datasets
 
     if args.action == "list":
-        for name in list_datasets():
-            ds = get_dataset(name, path=args.data_dir)
-            print(f"{name:16s} {ds.signal:4s} {ds.description}")
+        from .datasets import dataset_class
+
+        for name in list_datasets():  # class attributes: a dataset that needs options (bids) is listed too
+            cls = dataset_class(name)
+            print(f"{name:16s} {cls.signal:4s} {cls.description}")
         return 0
     if not args.name:
         raise ConfigError(f"datasets {args.action}: name a dataset (one of {list_datasets()})")

@@ -36,6 +36,13 @@ def list_datasets() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def dataset_class(name: str) -> type[Dataset]:
+    """The registered class of ``name`` (its description and signal, without instantiating it)."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown dataset {name!r}; available: {list_datasets()}")
+    return _REGISTRY[name]
+
+
 def get_dataset(name: str, **kwargs: Any) -> Dataset:
     """Instantiate a registered dataset; kwargs go to its constructor (``path``, ``download``...)."""
     if name not in _REGISTRY:
@@ -43,4 +50,4 @@ def get_dataset(name: str, **kwargs: Any) -> Dataset:
     return _REGISTRY[name](**kwargs)
 
 
-__all__ = ["Dataset", "Task", "get_dataset", "list_datasets", "register_dataset", "data_root", "download_file"]
+__all__ = ["Dataset", "Task", "dataset_class", "get_dataset", "list_datasets", "register_dataset", "data_root", "download_file"]
