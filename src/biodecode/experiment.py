@@ -213,6 +213,8 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
                 window_spec=_resolved_spec(config, ws).to_dict(), metadata_channels=list(config.data.metadata_channels),
                 synthetic=ws.synthetic, fold=results[best[2]]["name"],
                 fitted_on={"key": fold.leakage_key, "groups": sorted(set(ws.groups(fold.leakage_key)[fitted].tolist())),
+                           # sessions and runs are named per subject ("1" in every subject): the pairs say whose
+                           "subject_groups": sorted(set(ws.groups(["subject", fold.leakage_key])[fitted].tolist())),
                            "n_windows": int(len(fitted))})
     if classical:
         save_baseline(out / "model.joblib", best[1], config.model.name, config.model.kwargs,

@@ -183,6 +183,9 @@ def load_windows(
     if not subs:
         raise ConfigError(f"{ds.name}: no subjects requested" if not _is_local(subjects) else
                           f"{ds.name}: no subject has all its files for task {spec.task!r} in {ds.root}")
+    direct = ds.direct_windows(subs, spec)
+    if direct is not None:  # the dataset cuts its windows itself (MOABB), through its own cache
+        return _finish(direct, spec, subs)
     units = ds.units(subs, spec.task)
     _fetch_or_explain(ds, units)  # downloads (or a clear error naming what is missing) up front
     n_jobs = n_jobs if n_jobs is not None else (os.cpu_count() or 1)

@@ -44,7 +44,12 @@ def dataset_class(name: str) -> type[Dataset]:
 
 
 def get_dataset(name: str, **kwargs: Any) -> Dataset:
-    """Instantiate a registered dataset; kwargs go to its constructor (``path``, ``download``...)."""
+    """Instantiate a registered dataset; kwargs go to its constructor (``path``, ``download``...).
+    ``moabb:<Name>`` is any MOABB dataset (:mod:`biodecode.datasets.moabb_bridge`)."""
+    if name.startswith("moabb:"):
+        from .moabb_bridge import MOABBDataset
+
+        return MOABBDataset(name.split(":", 1)[1], **kwargs)
     if name not in _REGISTRY:
         raise ConfigError(f"unknown dataset {name!r}; available: {list_datasets()}")
     return _REGISTRY[name](**kwargs)

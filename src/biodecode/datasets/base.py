@@ -166,6 +166,11 @@ class Dataset(ABC):
             "local_folder": str(self.root),
         }
 
+    def direct_windows(self, subjects: Sequence[int | str], spec: Any) -> Any:
+        """Windows a dataset cuts itself (e.g. MOABB's epochs), or None for the usual read, preprocess,
+        window and store path."""
+        return None
+
     def cache_identity(self) -> dict[str, Any]:
         """What identifies this dataset's content in a cache key."""
         return {"dataset": self.name, "version": self.version}

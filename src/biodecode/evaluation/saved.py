@@ -24,6 +24,8 @@ def fitted_windows(meta: dict[str, Any], ws) -> np.ndarray:
     fitted = meta.get("fitted_on")
     if not fitted or fitted.get("key") not in ws.metadata.columns:
         return np.zeros(len(ws), dtype=bool)
+    if "subject_groups" in fitted and fitted["key"] in ("session", "run"):  # session 1 of another subject is new data
+        return np.isin(ws.groups(["subject", fitted["key"]]), np.asarray(fitted["subject_groups"], dtype=object).astype(str))
     return np.isin(ws.groups(fitted["key"]), np.asarray(fitted["groups"], dtype=object).astype(str))
 
 
