@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import c_mcu, data_scale, edf_speed, ours
+from . import c_mcu, data_scale, edf_speed, moabb_physionet, ours
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -222,6 +222,11 @@ def main(argv: list[str] | None = None) -> str:
                         + (["--quick"] if args.quick else [])))
     say("\n## C99 export on a Cortex-M4F (`python -m benchmarks.c_mcu`)\n")
     c_mcu.main(out=say)
+    if not args.quick:  # about 11 minutes on 2 cores
+        say("\n## MOABB's CrossSubject evaluation next to biodecode's LOSO (`python -m benchmarks.moabb_physionet`)\n")
+        say(moabb_physionet.main(["--epochs", "30"]))
+        say("\nThe gap on ts-lr is the band-pass (MOABB's 8-32 Hz zero-phase vs biodecode's default 4-38 Hz causal); "
+            "see [moabb.md](moabb.md).")
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
     print(f"\nwritten to {args.out}")
