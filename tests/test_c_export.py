@@ -139,11 +139,12 @@ def test_the_example_program_refuses_bad_input(tmp_path):
     assert len(nan.stdout) == 4 * 3  # the clean first window was decided
 
 
-def test_sizes_are_measured_from_the_compiled_object(tmp_path):
+def test_sizes_are_measured_from_the_compiled_object(tmp_path, monkeypatch):
     model = _trained("eegnet", 64, 480, {})
     rng = np.random.default_rng(0)
-    src = export_c(model, tmp_path, (rng.standard_normal((16, 64, 480)) * 3).astype(np.float32))
-    sizes = c_sizes(tmp_path, "host")
+    src = export_c(model, tmp_path / "c", (rng.standard_normal((16, 64, 480)) * 3).astype(np.float32))
+    monkeypatch.chdir(tmp_path)
+    sizes = c_sizes("c", "host")  # a relative folder, as `biodecode export runs/x` gives
     assert sizes["static_ram_bytes"] >= src.arena_bytes + 64 * 480  # arena + the int8 input buffer
     assert sizes["flash_bytes"] >= src.constant_bytes and sizes["stack_bytes"] > 0
     assert sizes["ram_bytes"] == sizes["data_bytes"] + sizes["static_ram_bytes"] + sizes["stack_bytes"]

@@ -107,16 +107,17 @@ def c_sizes(c_dir: str | os.PathLike, target: str = "host") -> dict[str, Any]:
     cc, size = ("arm-none-eabi-gcc", "arm-none-eabi-size") if target == "cortex-m4f" else ("gcc", "size")
     flags = ("-std=c99", "-Os", "-ffunction-sections", "-fdata-sections", "-fstack-usage", "-Wall", "-Werror")
     flags += CORTEX_M4F if target == "cortex-m4f" else ()
+    c_dir = Path(c_dir).resolve()  # the compiler runs in a temporary folder (for its .su file)
     with tempfile.TemporaryDirectory() as tmp:
         obj = Path(tmp) / "model.o"
-        cmd = [_compiler(cc), *flags, "-c", str(Path(c_dir) / "model.c"), "-o", str(obj)]
+        cmd = [_compiler(cc), *flags, "-c", str(c_dir / "model.c"), "-o", str(obj)]
         r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
         if r.returncode:
             raise CCompileError(f"C export: {' '.join(cmd)} failed:\n{r.stderr[-4000:]}")
         out = subprocess.run([_compiler(size), str(obj)], capture_output=True, text=True).stdout
         text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
         stack = _stack_bytes(obj.with_suffix(".su"))
-        header = (Path(c_dir) / "model.h").read_text()
+        header = (c_dir / "model.h").read_text()
         n_in = int(re.search(r"MODEL_N_CHANNELS (\d+)", header)[1]) * int(re.search(r"MODEL_N_TIMES (\d+)", header)[1])
         caller_input = 4 * n_in if "MODEL_DTYPE_FLOAT32" in header else 0  # int8: the input buffer is in .bss
         version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
