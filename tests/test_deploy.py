@@ -53,7 +53,9 @@ def test_fast_eegtcnet_is_exact_and_cheaper():
     x = torch.randn(8, 64, 480) * 20
     with torch.no_grad():
         torch.testing.assert_close(fast(x), net(x), rtol=1e-4, atol=1e-4)
-    assert count_macs(net, 64, 480) / count_macs(fast, 64, 480) > 5
+    paper_order = create_model("eegtcnet", 64, 480, 4, sfreq=160.0, spatial_first=False)
+    assert count_macs(paper_order, 64, 480) / count_macs(fast, 64, 480) > 5
+    assert count_macs(net, 64, 480) <= 1.05 * count_macs(fast, 64, 480)  # trained spatial-first: as cheap
 
 
 @pytest.mark.parametrize("name", list_models())

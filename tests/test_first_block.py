@@ -95,3 +95,37 @@ def test_max_norm_still_applies_to_the_spatial_filters():
     fast(torch.randn(2, 8, 128))
     norms = fast.spatial.weight.reshape(fast.spatial.out_channels, -1).norm(dim=1)
     assert (norms <= 1.0 + 1e-5).all()
+
+
+@pytest.mark.parametrize("name,C,T", [("eegtcnet", 22, 256), ("eegtcnet", 8, 128), ("atcnet", 16, 300)])
+def test_other_models_with_the_first_block_train_as_in_the_paper_order(name, C, T):
+    """EEG-TCNet and ATCNet run the same spatial-first block: outputs, running statistics and every
+    gradient of a training step equal the paper's order (float64 reference) within float32 rounding."""
+    torch.manual_seed(3)
+    fast = create_model(name, C, T, 3, sfreq=128.0)
+    for m in fast.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    first = fast.eegnet[1] if name == "eegtcnet" else fast.bn1
+    with torch.no_grad():  # non-trivial BatchNorm affine parameters
+        first.weight.copy_(torch.linspace(0.5, 1.5, first.num_features))
+        first.bias.copy_(torch.linspace(-0.2, 0.3, first.num_features))
+    ref = copy.deepcopy(fast).double()
+    ref.spatial_first = False
+    x64 = torch.randn(4, C, T, dtype=torch.float64) * 20 + 5
+    outs, grads = {}, {}
+    for label, model, inp in (("fast", fast, x64.float()), ("ref", ref, x64)):
+        model.train()
+        out = model(inp)
+        (out * torch.linspace(-1, 1, 3, dtype=out.dtype)).sum().backward()
+        outs[label] = out.detach().double()
+        grads[label] = {n: p.grad.detach().double() for n, p in model.named_parameters() if p.grad is not None}
+    assert (outs["fast"] - outs["ref"]).abs().max() / outs["ref"].abs().max() < 1e-4
+    bn1 = "eegnet.1" if name == "eegtcnet" else "bn1"
+    for n, g in grads["ref"].items():
+        if n == f"{bn1}.bias":  # the next BatchNorm removes any constant per map: its true gradient is 0
+            continue
+        assert (grads["fast"][n] - g).abs().max() <= 1e-4 * g.abs().max() + 1e-6, n
+    first_bn = fast.eegnet[1] if name == "eegtcnet" else fast.bn1
+    ref_bn = ref.eegnet[1] if name == "eegtcnet" else ref.bn1
+    torch.testing.assert_close(first_bn.running_var.double(), ref_bn.running_var, rtol=1e-5, atol=1e-6)
