@@ -124,6 +124,20 @@ def main(argv: list[str] | None = None) -> str:
                              batch=64, steps=steps)
             ma, mb = med(a, "windows_per_s"), (med(b, "windows_per_s") if b else (0, 0, 0))
             say(f"| {names[model]} | {C} x {T} | {fmt(ma)} | {fmt(mb) if b else '-'} | {ratio(ma[0], mb[0])} |")
+    if peer is not None:
+        say(f"\nThe same, with both libraries on the peer's torch ({vp['torch']}): biodecode's models from this "
+            f"checkout trained in braindecode's environment, so the ratio is the library's alone:\n")
+        say("| model | input | biodecode | braindecode | ratio (ours / peer) |\n|---|---|---|---|---|")
+        for model in ("eegnet", "shallow"):
+            for C, T in ((64, 480), (22, 1000)):
+                a, b = [], []
+                for r in range(args.repeats):  # alternated, as above
+                    for op in (("biodecode_train_throughput", "train_throughput") if r % 2 == 0 else
+                               ("train_throughput", "biodecode_train_throughput")):
+                        (a if op.startswith("biodecode") else b).append(
+                            peer(threads=args.threads, op=op, model=model, C=C, T=T, K=4, batch=64, steps=steps))
+                ma, mb = med(a, "windows_per_s"), med(b, "windows_per_s")
+                say(f"| {names[model]} | {C} x {T} | {fmt(ma)} | {fmt(mb)} | {ratio(ma[0], mb[0])} |")
     say("\nWhere biodecode's EEGNet training step goes (torch.profiler, self CPU time, batch 64):\n")
     say("| input | ms per step | largest operators (share of the step) |\n|---|---|---|")
     for C, T in ((64, 480), (22, 1000)):
