@@ -138,11 +138,14 @@ def main(argv: list[str] | None = None) -> str:
                             peer(threads=args.threads, op=op, model=model, C=C, T=T, K=4, batch=64, steps=steps))
                 ma, mb = med(a, "windows_per_s"), med(b, "windows_per_s")
                 say(f"| {names[model]} | {C} x {T} | {fmt(ma)} | {fmt(mb)} | {ratio(ma[0], mb[0])} |")
-    say("\nWhere biodecode's EEGNet training step goes (torch.profiler, self CPU time, batch 64):\n")
-    say("| input | ms per step | largest operators (share of the step) |\n|---|---|---|")
-    for C, T in ((64, 480), (22, 1000)):
-        p = ours_call(args.threads, op="profile_step", model="eegnet", C=C, T=T, K=4, batch=64, steps=steps)
-        say(f"| {C} x {T} | {p['ms_per_step']:.1f} | " + ", ".join(f"{k} {s:.0%}" for k, s in p["top"]) + " |")
+    say("\nWhere biodecode's EEGNet training step goes (torch.profiler, self CPU time, batch 64), before (the "
+        "paper's order) and after (spatial-first with exact batch statistics):\n")
+    say("| first block | input | ms per step | largest operators (share of the step) |\n|---|---|---|---|")
+    for model, label in (("eegnet-paper", "paper order (before)"), ("eegnet", "spatial-first (after)")):
+        for C, T in ((64, 480), (22, 1000)):
+            p = ours_call(args.threads, op="profile_step", model=model, C=C, T=T, K=4, batch=64, steps=steps)
+            say(f"| {label} | {C} x {T} | {p['ms_per_step']:.1f} | "
+                + ", ".join(f"{k} {s:.0%}" for k, s in p["top"]) + " |")
 
     say("\n## Single-window inference latency (ms, batch 1)\n")
     say("biodecode: its deployed path (exported optimised graph in ONNX Runtime); braindecode: its model in eager "
