@@ -88,29 +88,28 @@ def fold_first_block(temporal: nn.Conv2d, bn1: nn.BatchNorm2d, spatial: nn.Conv2
     return w.clone(), filters.detach().clone(), bias.detach().clone()
 
 
-class FastEEGNet(nn.Module):
-    """EEGNet for inference with the first block re-ordered (spatial projection first) and every
-    batch norm folded; equal to the trained EEGNet in eval mode up to float rounding."""
+class FoldedEEGNetBlocks(nn.Module):
+    """EEGNet's two blocks for inference (EEGNet itself and EEG-TCNet's front end): the first block
+    re-ordered (spatial projection first, :func:`fold_first_block`), the separable conv's BN folded
+    into its pointwise conv, dropout gone. ``(B, C, T)`` -> ``(B, F2, T // pool1 // pool2)``."""
 
-    def __init__(self, net: EEGNet):
+    def __init__(self, temporal: nn.Sequential, bn1: nn.BatchNorm2d, spatial: nn.Conv2d, bn2: nn.BatchNorm2d,
+                 pool1: nn.AvgPool2d, depthwise: nn.Sequential, pointwise: nn.Conv2d, bn3: nn.BatchNorm2d,
+                 pool2: nn.AvgPool2d):
         super().__init__()
-        net = net.eval()
-        projection, temporal, bias = fold_first_block(net.temporal[1], net.bn1, net.spatial, net.bn2)
-        self.n_channels, self.n_times, self.n_classes = net.n_channels, net.n_times, net.n_classes
-        self.pad = net.temporal[0].padding[:2]  # (left, right)
+        projection, filters, bias = fold_first_block(temporal[1], bn1, spatial, bn2)
+        self.pad = temporal[0].padding[:2]  # (left, right)
         # (F1*D, C, 1): a 1x1 convolution, so that int8 quantisers scale it per output map
         self.projection = nn.Parameter(projection[:, :, None], requires_grad=False)
-        self.temporal = nn.Parameter(temporal[:, None, :], requires_grad=False)  # (F1*D, 1, K)
+        self.temporal = nn.Parameter(filters[:, None, :], requires_grad=False)  # (F1*D, 1, K)
         self.temporal_bias = nn.Parameter(bias, requires_grad=False)
-        self.pool1, self.pool2 = net.pool1.kernel_size[1], net.pool2.kernel_size[1]
-        # separable conv: depthwise then pointwise with BN3 folded into the pointwise
-        s3, b3 = _bn_affine(net.bn3)
-        self.sep_pad = net.separable_depthwise[0].padding[:2]
-        self.sep_depthwise = nn.Parameter(net.separable_depthwise[1].weight.detach()[:, :, 0, :].clone(), requires_grad=False)
-        pw = net.separable_pointwise.weight.detach()[:, :, 0, 0]  # (F2, F1*D)
+        self.pool1, self.pool2 = pool1.kernel_size[1], pool2.kernel_size[1]
+        s3, b3 = _bn_affine(bn3)
+        self.sep_pad = depthwise[0].padding[:2]
+        self.sep_depthwise = nn.Parameter(depthwise[1].weight.detach()[:, :, 0, :].clone(), requires_grad=False)
+        pw = pointwise.weight.detach()[:, :, 0, 0]  # (F2, F1*D)
         self.sep_pointwise = nn.Parameter((s3[:, None] * pw)[:, :, None].clone(), requires_grad=False)
         self.sep_bias = nn.Parameter(b3.detach().clone(), requires_grad=False)
-        self.classifier = copy.deepcopy(net.classifier).eval()
         self.groups = projection.shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -119,44 +118,40 @@ class FastEEGNet(nn.Module):
         z = F.avg_pool1d(F.elu(z), self.pool1)
         z = F.conv1d(F.pad(z, self.sep_pad), self.sep_depthwise, groups=self.groups)
         z = F.conv1d(z, self.sep_pointwise, self.sep_bias)
-        z = F.avg_pool1d(F.elu(z), self.pool2)
-        return F.linear(z.flatten(1), self.classifier.weight, self.classifier.bias)
+        return F.avg_pool1d(F.elu(z), self.pool2)
+
+
+class FastEEGNet(nn.Module):
+    """EEGNet for inference with the first block re-ordered (spatial projection first) and every
+    batch norm folded; equal to the trained EEGNet in eval mode up to float rounding."""
+
+    def __init__(self, net: EEGNet):
+        super().__init__()
+        net = net.eval()
+        self.n_channels, self.n_times, self.n_classes = net.n_channels, net.n_times, net.n_classes
+        self.blocks = FoldedEEGNetBlocks(net.temporal, net.bn1, net.spatial, net.bn2, net.pool1,
+                                         net.separable_depthwise, net.separable_pointwise, net.bn3, net.pool2)
+        self.classifier = copy.deepcopy(net.classifier).eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.blocks(x).flatten(1), self.classifier.weight, self.classifier.bias)
 
 
 class FastEEGTCNet(nn.Module):
-    """EEG-TCNet for inference: its EEGNet front end re-ordered and folded as in :class:`FastEEGNet`
-    (spatial projection first), the TCN with its batch norms folded; equal to the trained EEG-TCNet
-    in eval mode up to float rounding."""
+    """EEG-TCNet for inference: its EEGNet front end as in :class:`FastEEGNet`, the TCN with its
+    batch norms folded; equal to the trained EEG-TCNet in eval mode up to float rounding."""
 
     def __init__(self, net: EEGTCNet):
         super().__init__()
         net = net.eval()
         e = net.eegnet
-        projection, temporal, bias = fold_first_block(e[0][1], e[1], e[2], e[3])
         self.n_channels, self.n_times, self.n_classes = net.n_channels, net.n_times, net.n_classes
-        self.pad = e[0][0].padding[:2]
-        self.projection = nn.Parameter(projection[:, :, None], requires_grad=False)
-        self.temporal = nn.Parameter(temporal[:, None, :], requires_grad=False)
-        self.temporal_bias = nn.Parameter(bias, requires_grad=False)
-        self.pool1, self.pool2 = e[5].kernel_size[1], e[11].kernel_size[1]
-        s3, b3 = _bn_affine(e[9])
-        self.sep_pad = e[7][0].padding[:2]
-        self.sep_depthwise = nn.Parameter(e[7][1].weight.detach()[:, :, 0, :].clone(), requires_grad=False)
-        self.sep_pointwise = nn.Parameter((s3[:, None] * e[8].weight.detach()[:, :, 0, 0])[:, :, None].clone(),
-                                          requires_grad=False)
-        self.sep_bias = nn.Parameter(b3.detach().clone(), requires_grad=False)
+        self.blocks = FoldedEEGNetBlocks(e[0], e[1], e[2], e[3], e[5], e[7], e[8], e[9], e[11])
         self.tcn = fold_batchnorm(net.tcn)
         self.classifier = copy.deepcopy(net.classifier).eval()
-        self.groups = projection.shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = F.conv1d(x, self.projection)
-        z = F.conv1d(F.pad(z, self.pad), self.temporal, self.temporal_bias, groups=self.groups)
-        z = F.avg_pool1d(F.elu(z), self.pool1)
-        z = F.conv1d(F.pad(z, self.sep_pad), self.sep_depthwise, groups=self.groups)
-        z = F.conv1d(z, self.sep_pointwise, self.sep_bias)
-        z = F.avg_pool1d(F.elu(z), self.pool2)
-        return F.linear(self.tcn(z)[:, :, -1], self.classifier.weight, self.classifier.bias)
+        return F.linear(self.tcn(self.blocks(x))[:, :, -1], self.classifier.weight, self.classifier.bias)
 
 
 def optimize_for_inference(model: nn.Module) -> nn.Module:
