@@ -98,13 +98,13 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quanti
                           f"TorchScript is deprecated in torch and no longer written) and/or c (C99 source)")
     if c_dtype not in ("int8", "float32"):
         raise ConfigError(f"export: --c-dtype must be int8 or float32, got {c_dtype!r}")
+    model, meta = load_model(run / "model.pt")
     if "c" in formats:
         from .cgraph import lower
 
-        lower(load_model(run / "model.pt")[0])  # an unsupported model fails before any work
+        lower(model)  # an unsupported model fails before any windows are loaded or files written
     out = Path(out_dir) if out_dir else run / "export"
     out.mkdir(parents=True, exist_ok=True)
-    model, meta = load_model(run / "model.pt")
     C, T = model.n_channels, model.n_times
     meta = dict(meta, n_channels=C, n_times=T, model=getattr(model, "registry_name", ""))
     meta.pop("fitted_on", None)  # the training groups stay in model.pt; exports carry no data ids
