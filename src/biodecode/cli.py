@@ -121,11 +121,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _names(names: Sequence[str], show: int = 12) -> str:
-    """A list for a line of output: all names up to ``show``, else the first ones and the count."""
-    return ", ".join(names) if len(names) <= show else f"{', '.join(names[:show])}, ... ({len(names)} in all)"
-
-
 def _build_config(args: argparse.Namespace) -> "RunConfig":
     from .config import RunConfig
 
@@ -272,6 +267,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation.report import name_list
     from .evaluation.saved import evaluate_model
 
     with _Bars(args.quiet) as bars:
@@ -280,7 +276,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                 progress=bars.data_progress)
     m = report["metrics"]
     print(f"accuracy {m['accuracy']:.3f}, balanced {m['balanced_accuracy']:.3f}, kappa {m['kappa']:.3f} on "
-          f"{m['n']} windows of subject(s) {_names(report['subjects'])}"
+          f"{m['n']} windows of subject(s) {name_list(report['subjects'], sep=', ')}"
           + (f"  [OPTIMISTIC: {report['n_fitted_windows']} fitted windows]" if report["warning"] else ""))
     if "per_record" in m:
         r = m["per_record"]

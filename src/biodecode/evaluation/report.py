@@ -40,12 +40,13 @@ def per_class_table(cm: np.ndarray, classes: Sequence[str]) -> list[dict[str, An
              "ppv": rate(tp[i], fp[i]), "specificity": rate(tn[i], fp[i])} for i, c in enumerate(classes)]
 
 
-def _names(groups: Sequence[str], show: int = 12) -> str:
-    """A group list for a table cell: every name up to ``show``, else the first ones and the count."""
-    if not groups:
+def name_list(names: Sequence[str], sep: str = " ", show: int = 12) -> str:
+    """Names for a table cell or a line of output: all of them up to ``show``, else the first ones and
+    the count; ``-`` for none."""
+    if not names:
         return "-"
-    head = " ".join(map(str, groups[:show]))
-    return head if len(groups) <= show else f"{head} ... ({len(groups)} in all)"
+    head = sep.join(map(str, names[:show]))
+    return head if len(names) <= show else f"{head}{sep}... ({len(names)} in all)"
 
 
 def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str, Any]], summary: dict[str, Any],
@@ -83,8 +84,8 @@ def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str
         lines += ["", "## Who trained, validated and tested", "",
                   f"| fold | grouped by | trained on | validated on | tested on |", "|---|---|---|---|---|"]
         for f in folds[:30]:
-            lines.append(f"| {f['name']} | {f['leakage_key']} | {_names(f['train_groups'])} | {_names(f['val_groups'])} | "
-                         f"{_names(f['test_groups'])} |")
+            lines.append(f"| {f['name']} | {f['leakage_key']} | {name_list(f['train_groups'])} | {name_list(f['val_groups'])} | "
+                         f"{name_list(f['test_groups'])} |")
         if len(folds) > 30:
             lines.append(f"| ... {len(folds) - 30} more folds in `folds.json` | | | | |")
     cm = np.sum([np.asarray(f["metrics"]["confusion_matrix"]) for f in folds], axis=0)
