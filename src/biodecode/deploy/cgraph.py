@@ -148,6 +148,14 @@ class _Builder:
         return self.conv(x, w, b, name, stride=conv.stride[0], dilation=conv.dilation[0],
                          pad=pad if pad is not None else (p[0], p[0]), groups=conv.groups, relu=relu)
 
+    def combined_conv_bn(self, x: int, conv: nn.Module, bn: nn.BatchNorm2d, name: str) -> int:
+        """A :class:`~biodecode.models.base.CombinedConv` (temporal x spatial, one ``(C, K)`` kernel) with the
+        BatchNorm after it folded in: a 1-D convolution over the electrodes as input channels."""
+        weight, bias = conv.combined()
+        scale, shift = _bn_affine(bn)
+        return self.conv(x, scale[:, None, None] * weight[:, 0].detach(),
+                         shift + (scale * bias.detach() if bias is not None else 0), name)
+
     def eegnet_front(self, x: int, temporal: nn.Sequential, bn1: nn.BatchNorm2d, spatial: nn.Conv2d,
                      bn2: nn.BatchNorm2d, name: str) -> int:
         """Temporal conv -> BN1 -> depthwise spatial conv -> BN2, re-ordered spatial-first and folded."""
@@ -156,6 +164,18 @@ class _Builder:
         pad = temporal[0].padding[:2]
         return self.conv(z, filters[:, None, :], bias, f"{name} (temporal filters)", pad=(pad[0], pad[1]),
                          groups=filters.shape[0])
+
+    def eegnet_blocks(self, x: int, temporal: nn.Sequential, bn1: nn.BatchNorm2d, spatial: nn.Conv2d,
+                      bn2: nn.BatchNorm2d, pool1: nn.AvgPool2d, depthwise: nn.Sequential, pointwise: nn.Conv2d,
+                      bn3: nn.BatchNorm2d, pool2: nn.AvgPool2d, prefix: str) -> int:
+        """EEGNet's two blocks (EEGNet itself, EEG-TCNet's front end): folded first block, ELU, pool,
+        separable conv, ELU, pool; layer names start with ``prefix``."""
+        z = self.eegnet_front(x, temporal, bn1, spatial, bn2, f"{prefix}block 1")
+        z = self.pool(self.elu(z, f"{prefix}block 1 ELU"), "avg", pool1.kernel_size[1], pool1.stride[1],
+                      f"{prefix}block 1 pool")
+        z = self.separable(z, depthwise, pointwise, bn3, f"{prefix}block 2 separable conv")
+        return self.pool(self.elu(z, f"{prefix}block 2 ELU"), "avg", pool2.kernel_size[1], pool2.stride[1],
+                         f"{prefix}block 2 pool")
 
     def separable(self, x: int, depthwise: nn.Sequential, pointwise: nn.Conv2d, bn: nn.BatchNorm2d, name: str) -> int:
         pad = depthwise[0].padding[:2]
@@ -167,19 +187,14 @@ class _Builder:
 
 
 def _lower_eegnet(b: _Builder, m: nn.Module) -> int:
-    z = b.eegnet_front(0, m.temporal, m.bn1, m.spatial, m.bn2, "block 1")
-    z = b.pool(b.elu(z, "block 1 ELU"), "avg", m.pool1.kernel_size[1], m.pool1.stride[1], "block 1 pool")
-    z = b.separable(z, m.separable_depthwise, m.separable_pointwise, m.bn3, "block 2 separable conv")
-    z = b.pool(b.elu(z, "block 2 ELU"), "avg", m.pool2.kernel_size[1], m.pool2.stride[1], "block 2 pool")
+    z = b.eegnet_blocks(0, m.temporal, m.bn1, m.spatial, m.bn2, m.pool1, m.separable_depthwise, m.separable_pointwise,
+                        m.bn3, m.pool2, "")
     return b.linear(z, m.classifier, "classifier")
 
 
 def _lower_eegtcnet(b: _Builder, m: nn.Module) -> int:
     e = m.eegnet
-    z = b.eegnet_front(0, e[0], e[1], e[2], e[3], "EEGNet block 1")
-    z = b.pool(b.elu(z, "EEGNet block 1 ELU"), "avg", e[5].kernel_size[1], e[5].stride[1], "EEGNet block 1 pool")
-    z = b.separable(z, e[7], e[8], e[9], "EEGNet block 2 separable conv")
-    z = b.pool(b.elu(z, "EEGNet block 2 ELU"), "avg", e[11].kernel_size[1], e[11].stride[1], "EEGNet block 2 pool")
+    z = b.eegnet_blocks(0, e[0], e[1], e[2], e[3], e[5], e[7], e[8], e[9], e[11], "EEGNet ")
     for i, block in enumerate(m.tcn):
         net = block.net
         h = b.elu(b.conv_bn(z, net[0], net[1], f"TCN block {i + 1} conv 1", pad=(net[0].left, 0)), f"TCN block {i + 1} ELU 1")
@@ -190,25 +205,14 @@ def _lower_eegtcnet(b: _Builder, m: nn.Module) -> int:
 
 
 def _lower_shallow(b: _Builder, m: nn.Module) -> int:
-    t, s = m.conv.temporal, m.conv.spatial
-    weight = torch.einsum("oic,ik->ock", s.weight.detach()[:, :, :, 0], t.weight.detach()[:, 0, 0, :])  # (F, C, K)
-    bias = torch.einsum("oic,i->o", s.weight.detach()[:, :, :, 0], t.bias.detach()) if t.bias is not None else None
-    if s.bias is not None:
-        bias = s.bias.detach() if bias is None else bias + s.bias.detach()
-    scale, shift = _bn_affine(m.bn)
-    bias = shift + (scale * bias if bias is not None else 0)
-    z = b.conv(0, weight * scale[:, None, None], bias, "temporal x spatial conv")
+    z = b.combined_conv_bn(0, m.conv, m.bn, "temporal x spatial conv")
     z = b.powlog(z, m.pool.kernel_size[1], m.pool.stride[1], 1e-6, "square, mean pool, log")
     return b.linear(z, m.classifier, "classifier")
 
 
 def _lower_deep4(b: _Builder, m: nn.Module) -> int:
     layers = list(m.features)
-    first = layers[0]
-    weight = torch.einsum("oic,ik->ock", first.spatial.weight.detach()[:, :, :, 0], first.temporal.weight.detach()[:, 0, 0, :])
-    bias = torch.einsum("oic,i->o", first.spatial.weight.detach()[:, :, :, 0], first.temporal.bias.detach())
-    scale, shift = _bn_affine(layers[1])
-    z = b.conv(0, weight * scale[:, None, None], shift + scale * bias, "block 1 conv")
+    z = b.combined_conv_bn(0, layers[0], layers[1], "block 1 conv")
     i, block = 2, 1
     while i < len(layers):
         layer = layers[i]

@@ -144,7 +144,8 @@ class CombinedConv(nn.Module):
             raise ConfigError("CombinedConv: needs a (1, K) temporal conv on one input map and a dense (C, 1) spatial conv")
         self.temporal, self.spatial = temporal, spatial
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def combined(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The one convolution's weight ``(F_s, 1, C, K)`` and bias ``(F_s,)`` (None without biases)."""
         t = self.temporal.weight[:, 0, 0, :]  # (F_t, K)
         s = self.spatial.weight[:, :, :, 0]  # (F_s, F_t, C)
         weight = torch.einsum("oic,ik->ock", s, t).unsqueeze(1)  # (F_s, 1, C, K)
@@ -152,7 +153,10 @@ class CombinedConv(nn.Module):
         if self.temporal.bias is not None:
             tb = torch.einsum("oic,i->o", s, self.temporal.bias)
             bias = tb if bias is None else bias + tb
-        return nn.functional.conv2d(x, weight, bias)
+        return weight, bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.conv2d(x, *self.combined())
 
 
 def out_len(n: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
