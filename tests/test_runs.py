@@ -180,3 +180,18 @@ def test_the_report_counts_epochs_from_one_like_the_plot():
                                                      "f1_macro": 0.5, "confusion_matrix": [[1, 1], [1, 1]]}}
     md = markdown_report("t", {}, [fold], {}, ["a", "b"], False)
     assert "| f1 | 4 | 0.500 | 0.500 | 0.000 | 0.500 | - | 1 |" in md
+
+
+def test_a_run_without_a_named_task_is_scored_per_window(tmp_path):
+    """Windows given by tmin/tmax alone (no task): no per-recording scoring to look up, no crash."""
+    from biodecode.config import RunConfig
+    from biodecode.evaluation.saved import evaluate_model
+    from biodecode.experiment import run_experiment
+
+    cfg = RunConfig.from_dict({"data": {"dataset": "synthetic-mi", "subjects": [1, 2], "tmin": 0.0, "tmax": 3.0,
+                                        "dataset_kwargs": {"n_channels": 4, "n_trials": 8}},
+                               "model": {"name": "csp-lda"}, "protocol": {"name": "loso"}, "train": {"loggers": []}})
+    rep = run_experiment(cfg, tmp_path / "run")
+    assert len(rep["folds"]) == 2 and "per_record" not in rep["summary"]
+    ev = evaluate_model(tmp_path / "run" / "model.joblib", [2], out_dir=tmp_path / "ev", allow_fitted=True)
+    assert "per_record" not in ev["metrics"]

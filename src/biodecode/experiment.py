@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .config import RunConfig
-from .datasets import get_dataset
+from .datasets import Task, get_dataset
 from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, summarize
 from .evaluation.metrics import record_metrics
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
@@ -96,8 +96,9 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     out = Path(out_dir)
     check_run_dir(out, overwrite)  # before any work
     p = config.protocol
+    ds = get_dataset(config.data.dataset, path=config.data.data_dir, **config.data.dataset_kwargs)
     if p.train_groups is None and p.test_groups is None:
-        fixed = get_dataset(config.data.dataset, path=config.data.data_dir, **config.data.dataset_kwargs).splits.get(p.name)
+        fixed = ds.splits.get(p.name)
         if fixed is not None:  # the dataset's standard split, e.g. MIT-BIH DS1 -> DS2
             p.train_groups, p.test_groups = list(fixed[0]), list(fixed[1])
     ws = windows if windows is not None else load_run_windows(config, progress=data_progress)
@@ -112,7 +113,8 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     if overwrite and (out / "logs").is_dir():  # the replaced run's tracking logs go with it
         shutil.rmtree(out / "logs")
     try:
-        report = _run_folds(config, ws, folds, out, progress or (lambda msg: log.info(msg)), on_epoch)
+        report = _run_folds(config, ws, folds, out, progress or (lambda msg: log.info(msg)), on_epoch,
+                            ds.task(config.data.task))
     except BaseException as exc:  # also Ctrl-C: the folder says the run did not finish, and why
         set_status(out, "failed", message=f"{type(exc).__name__}: {exc}")
         raise
@@ -121,7 +123,7 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
 
 
 def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Callable[[str], None],
-               on_epoch: Callable[[int, int, dict[str, float]], None] | None) -> dict[str, Any]:
+               on_epoch: Callable[[int, int, dict[str, float]], None] | None, task: Task | None) -> dict[str, Any]:
     p = config.protocol
     write_text_atomic(out / "config.yaml", config.to_yaml())
     write_json(out / "environment.json", environment(config.seed))
@@ -131,7 +133,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     subjects = ws.groups("subject")
     n_classes = len(ws.classes)
     classical = is_baseline(config.model.name)
-    task = get_dataset(config.data.dataset, path=config.data.data_dir, **config.data.dataset_kwargs).task(config.data.task)
+    per_record = bool(task and task.score_per_record)  # e.g. CinC 2017: the labels belong to whole recordings
     title = f"{config.model.name} on {config.data.dataset} ({config.data.task or 'default task'}), {p.name}"
     for k, fold in enumerate(folds):
         t0 = time.perf_counter()
@@ -152,7 +154,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
                       on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None, loggers=loggers)
             proba = predict_proba(res.model, take_rows(ws.X, fold.test))
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
-        if task.score_per_record:
+        if per_record:
             metrics["per_record"] = record_metrics(ws.y[fold.test], proba, ws.groups("record")[fold.test], ws.classes,
                                                    task.challenge_score)
         log_final(loggers, {**metrics, **{f"per_record_{key}": v for key, v in metrics.get("per_record", {}).items()}},
@@ -179,7 +181,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         say(f"fold {k + 1}/{len(folds)} {fold.name}: accuracy {metrics['accuracy']:.3f} "
             f"(kappa {metrics['kappa']:.3f}, {how}, {time.perf_counter() - t0:.1f} s)")
     summary = summarize([r["metrics"] for r in results])
-    if task.score_per_record:
+    if per_record:
         summary["per_record"] = summarize([r["metrics"]["per_record"] for r in results])
     header = {
         "dataset": config.data.dataset + (" (SYNTHETIC)" if ws.synthetic else ""), "task": config.data.task,

@@ -85,7 +85,7 @@ def evaluate_model(
     from ..datasets import get_dataset
 
     task_def = get_dataset(dataset, path=data_dir, **((spec.dataset_kwargs or {}) if same_data else {})).task(task)
-    if task_def.score_per_record:  # e.g. CinC 2017: one decision per recording, the challenge's F1
+    if task_def is not None and task_def.score_per_record:  # e.g. CinC 2017: one decision per recording, the challenge's F1
         metrics["per_record"] = record_metrics(ws.y, proba, ws.groups("record"), ws.classes, task_def.challenge_score)
     subjects_seen = sorted(set(ws.groups("subject").tolist()), key=lambda s: (len(s), s))
     out = Path(out_dir) if out_dir is not None else checkpoint.parent / "evaluate"
