@@ -184,7 +184,6 @@ def test_the_report_counts_epochs_from_one_like_the_plot():
 
 def test_a_run_without_a_named_task_is_scored_per_window(tmp_path):
     """Windows given by tmin/tmax alone (no task): no per-recording scoring to look up, no crash."""
-    from biodecode.config import RunConfig
     from biodecode.evaluation.saved import evaluate_model
     from biodecode.experiment import run_experiment
 
