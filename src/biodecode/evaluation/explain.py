@@ -66,21 +66,15 @@ def _importance(maps: np.ndarray) -> np.ndarray:
         return np.nanmean(maps, axis=2)
 
 
-def _positions(ch_names: list[str]) -> np.ndarray | None:
-    """2-D layout for a topomap, or None when fewer than 4 channels have 10-05 positions."""
+def _has_positions(ch_names: list[str]) -> bool:
+    """Whether a topomap can be drawn: at least 4 channels, every one with a 10-05 position."""
     from ..montage import standard_positions, standardize_channel_name
 
-    pos3d = standard_positions()
-    try:
-        names = [standardize_channel_name(c) for c in ch_names]
-    except Exception:
-        return None
-    if len(ch_names) < 4 or any(n not in pos3d for n in names):
-        return None
-    return np.array([pos3d[n][:2] for n in names])
+    positions = standard_positions()
+    return len(ch_names) >= 4 and all(standardize_channel_name(c) in positions for c in ch_names)
 
 
-def _topomaps(path: Path, maps: np.ndarray, classes: list[str], ch_names: list[str], title: str) -> Path:
+def _topomaps(path: Path, importance: np.ndarray, classes: list[str], ch_names: list[str], title: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,7 +86,6 @@ def _topomaps(path: Path, maps: np.ndarray, classes: list[str], ch_names: list[s
 
     info.rename_channels({c: standardize_channel_name(c) for c in ch_names})
     info.set_montage(_montage(), on_missing="ignore")
-    importance = _importance(maps)  # (classes, C)
     vmax = float(np.nanmax(importance)) or 1.0
     fig, axes = plt.subplots(1, len(classes), figsize=(3.2 * len(classes) + 0.8, 3.6), squeeze=False)
     im = None
@@ -138,15 +131,15 @@ def _time_course(path: Path, maps: np.ndarray, classes: list[str], sfreq: float,
     return path
 
 
-def _signal_with_attribution(path: Path, X: np.ndarray, y: np.ndarray, maps: np.ndarray, classes: list[str],
-                             ch_names: list[str], sfreq: float, title: str, max_channels: int = 8) -> Path:
+def _signal_with_attribution(path: Path, X: np.ndarray, y: np.ndarray, maps: np.ndarray, importance: np.ndarray,
+                             classes: list[str], ch_names: list[str], sfreq: float, title: str,
+                             max_channels: int = 8) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    importance = np.nan_to_num(np.nanmean(_importance(maps), axis=0) if np.isfinite(maps).any() else 0)
-    chans = list(np.argsort(importance)[::-1][:max_channels])
+    chans = list(np.argsort(np.nanmean(importance, axis=0))[::-1][:max_channels])  # over the classes present
     present = [c for c in range(len(classes)) if (y == c).any()]
     t = np.arange(X.shape[2]) / sfreq
     fig, axes = plt.subplots(len(chans), len(present), figsize=(3.4 * len(present) + 1, 1.5 * len(chans) + 1),
@@ -173,13 +166,12 @@ def _signal_with_attribution(path: Path, X: np.ndarray, y: np.ndarray, maps: np.
     return path
 
 
-def _channel_bars(path: Path, maps: np.ndarray, classes: list[str], ch_names: list[str], title: str) -> Path:
+def _channel_bars(path: Path, importance: np.ndarray, classes: list[str], ch_names: list[str], title: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    importance = _importance(maps)  # (classes, C)
     x = np.arange(len(ch_names))
     width = 0.8 / len(classes)
     fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(ch_names) * len(classes) / 2 + 2), 3.2))
@@ -227,18 +219,16 @@ def explain_run(run_dir: str | Path, method: str = "integrated-gradients", max_w
     spec = WindowSpec.from_model_meta(meta)
     name = getattr(model, "registry_name", "") or json.loads((run / "metrics.json").read_text())["title"].split(" on ")[0]
     title = f"{name} on {spec.dataset} ({spec.task})\n{method}, {len(X)} held-out windows of {fold_name}"
-    figures = []
-    positions = _positions(ch_names)
-    if positions is not None:
-        figures.append(_topomaps(out / "topomaps.png", maps, classes, ch_names, title))
-        figures.append(_time_course(out / "time_course.png", maps, classes, ws.sfreq, spec.tmin or 0.0, title))
+    importance = _importance(maps)  # (classes, C)
+    if _has_positions(ch_names):
+        figures = [_topomaps(out / "topomaps.png", importance, classes, ch_names, title),
+                   _time_course(out / "time_course.png", maps, classes, ws.sfreq, spec.tmin or 0.0, title)]
     else:
-        figures.append(_signal_with_attribution(out / "signal_attribution.png", X, y, maps, classes, ch_names,
-                                                ws.sfreq, title))
-        figures.append(_channel_bars(out / "channels.png", maps, classes, ch_names, title))
+        figures = [_signal_with_attribution(out / "signal_attribution.png", X, y, maps, importance, classes, ch_names,
+                                            ws.sfreq, title),
+                   _channel_bars(out / "channels.png", importance, classes, ch_names, title)]
     np.savez_compressed(out / "attribution.npz", maps=maps.astype(np.float32), classes=np.array(classes),
                         ch_names=np.array(ch_names), sfreq=ws.sfreq)
-    importance = _importance(maps)
     lines = [f"# What the model looks at", "", f"- **run**: {run}", f"- **method**: {method} (captum), logit of the "
              f"true class, mean absolute attribution per class", f"- **windows**: {len(X)} held-out windows of "
              f"{fold_name} (the model never fitted them)", "", "| class | held-out windows | strongest channels |",
