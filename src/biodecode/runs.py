@@ -82,3 +82,15 @@ def set_status(run_dir: str | os.PathLike, status: str, **extra: Any) -> None:
     record = dict(old, status=status, pid=os.getpid(), host=socket.gethostname(),
                   updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
     write_json(d / STATUS, record)
+
+
+def network_model_file(run_dir: str | os.PathLike, purpose: str) -> Path:
+    """The ``model.pt`` of a finished run, for a step that needs a network (``purpose``, e.g. "only
+    networks export to ONNX / pt2 / C"); a baseline's run (``model.joblib``) or a folder without a model
+    gets a message saying which."""
+    run = Path(run_dir)
+    if (run / "model.joblib").is_file() and not (run / "model.pt").is_file():
+        raise ConfigError(f"{run}: a classical baseline's run (model.joblib); {purpose}")
+    if not (run / "model.pt").is_file():
+        raise FileNotFoundError(f"{run}: no model.pt (is this a biodecode run folder?)")
+    return run / "model.pt"

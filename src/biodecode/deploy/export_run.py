@@ -15,6 +15,7 @@ from ..config import RunConfig
 from ..errors import ConfigError
 from ..evaluation.report import write_json, write_text_atomic
 from ..experiment import held_out_windows
+from ..runs import network_model_file
 from ..spec import WindowSpec
 from ..training import load_model
 from .card import card_markdown, model_card
@@ -88,17 +89,14 @@ def _c_export(model, meta: dict[str, Any], out: Path, dtype: str, X_test: np.nda
 def export_run(run_dir: str | Path, formats: tuple[str, ...] = ("onnx",), quantize: bool = True,
                out_dir: str | Path | None = None, c_dtype: str = "int8") -> dict[str, Any]:
     run = Path(run_dir)
-    if (run / "model.joblib").is_file() and not (run / "model.pt").is_file():
-        raise ConfigError(f"{run}: a classical baseline's run (model.joblib); only networks export to ONNX / pt2")
-    if not (run / "model.pt").is_file():
-        raise FileNotFoundError(f"{run}: no model.pt (is this a biodecode run folder?)")
+    model_file = network_model_file(run, "only networks export to ONNX / pt2 / C")
     unknown = set(formats) - {"onnx", "pt2", "c"}
     if unknown:
         raise ConfigError(f"export: unknown format(s) {sorted(unknown)}; use onnx, pt2 (a torch.export program; "
                           f"TorchScript is deprecated in torch and no longer written) and/or c (C99 source)")
     if c_dtype not in ("int8", "float32"):
         raise ConfigError(f"export: --c-dtype must be int8 or float32, got {c_dtype!r}")
-    model, meta = load_model(run / "model.pt")
+    model, meta = load_model(model_file)
     if "c" in formats:
         from .cgraph import lower
 

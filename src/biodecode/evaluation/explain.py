@@ -192,15 +192,12 @@ def explain_run(run_dir: str | Path, method: str = "integrated-gradients", max_w
     """Attribution of a run's network on its held-out windows; writes figures, ``attribution.npz``
     (the per-class maps) and ``explain.md`` into ``RUN/explain`` (or ``out_dir``)."""
     from ..experiment import held_out_windows
+    from ..runs import network_model_file
     from ..spec import WindowSpec
     from ..training import load_model
 
     run = Path(run_dir)
-    if (run / "model.joblib").is_file() and not (run / "model.pt").is_file():
-        raise ConfigError(f"{run}: a classical baseline's run; explain looks inside networks (model.pt)")
-    if not (run / "model.pt").is_file():
-        raise FileNotFoundError(f"{run}: no model.pt (is this a biodecode run folder?)")
-    model, meta = load_model(run / "model.pt")
+    model, meta = load_model(network_model_file(run, "explain looks inside networks (gradients)"))
     ws, test_idx, _, fold_name = held_out_windows(run, max_test=10 ** 12, max_calib=0)
     if not len(test_idx):
         raise ConfigError(f"{run}: the best fold has no held-out windows to explain")
