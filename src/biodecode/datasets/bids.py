@@ -56,7 +56,8 @@ class BIDSDataset(Dataset):
         if bids_task not in found:
             raise ConfigError(f"{self.root}: no BIDS task {bids_task!r}; tasks: {found}")
         self.bids_task = bids_task
-        types = self.trial_types = self._trial_types()
+        events = self._events()  # every events.tsv row of the task, read once
+        types = self.trial_types = sorted({r["trial_type"] for r in events if r["trial_type"] not in ("", "n/a")})
         classes = [str(c) for c in classes] if classes is not None else types
         unknown = [c for c in classes if c not in types]
         if unknown:
@@ -64,7 +65,7 @@ class BIDSDataset(Dataset):
         if len(classes) < 2:
             raise ConfigError(f"{self.root}: need at least two classes (trial types), got {classes}")
         if tmax is None:
-            tmax = tmin + self._median_duration()
+            tmax = tmin + self._median_duration(events)
         if not tmax > tmin:
             raise ConfigError(f"bids: tmax ({tmax}) must be after tmin ({tmin})")
         self.classes = classes
@@ -74,23 +75,19 @@ class BIDSDataset(Dataset):
                                       defaults={"tmin": float(tmin), "tmax": float(tmax)})}
 
     # --- what is there ------------------------------------------------------------------------
-    def _events_files(self, subject: str | None = None) -> list[Path]:
-        pattern = f"sub-{subject}" if subject else "sub-*"
-        return sorted(self.root.glob(f"{pattern}/**/{self.datatype}/*_task-{self.bids_task}_*events.tsv"))
-
-    def _rows(self, path: Path) -> list[dict[str, str]]:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
-        if rows and "trial_type" not in rows[0]:
-            raise DataFormatError(f"{path}: no trial_type column (columns: {list(rows[0])})")
+    def _events(self) -> list[dict[str, str]]:
+        """The rows of every ``*_events.tsv`` of the task (each must have a ``trial_type`` column)."""
+        rows = []
+        for path in sorted(self.root.glob(f"sub-*/**/{self.datatype}/*_task-{self.bids_task}_*events.tsv")):
+            with open(path, newline="") as f:
+                file_rows = list(csv.DictReader(f, delimiter="\t"))
+            if file_rows and "trial_type" not in file_rows[0]:
+                raise DataFormatError(f"{path}: no trial_type column (columns: {list(file_rows[0])})")
+            rows += file_rows
         return rows
 
-    def _trial_types(self) -> list[str]:
-        types = {r["trial_type"] for p in self._events_files() for r in self._rows(p) if r["trial_type"] not in ("", "n/a")}
-        return sorted(types)
-
-    def _median_duration(self) -> float:
-        durations = [float(r["duration"]) for p in self._events_files() for r in self._rows(p)
+    def _median_duration(self, events: list[dict[str, str]]) -> float:
+        durations = [float(r["duration"]) for r in events
                      if r.get("duration", "n/a") not in ("", "n/a") and r["trial_type"] in self.trial_types]
         durations = [d for d in durations if d > 0]
         if not durations:
@@ -162,8 +159,12 @@ class BIDSDataset(Dataset):
         trial type is the label here, so ``right/3`` is ``right`` again (``stim/left`` style names
         whose prefix is not itself a trial type are left alone)."""
         types = set(self.trial_types)
-        labels = [str(lab).rsplit("/", 1)[0] if "/" in str(lab) and str(lab).rsplit("/", 1)[1].isdigit()
-                  and str(lab).rsplit("/", 1)[0] in types else str(lab) for lab in events.label]
+
+        def trial_type(label: str) -> str:
+            head, _, value = label.rpartition("/")
+            return head if value.isdigit() and head in types else label
+
+        labels = [trial_type(str(lab)) for lab in events.label]
         return Events.from_lists(events.onset, events.duration, labels, events.extra)
 
     def cache_identity(self) -> dict[str, Any]:
