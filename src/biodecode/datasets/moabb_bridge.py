@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..errors import ConfigError
@@ -111,7 +110,7 @@ class MOABBDataset(Dataset):
 
     def direct_windows(self, subjects: Sequence[int | str], spec: Any) -> Any:
         """The WindowSet of ``subjects`` for ``spec`` (its task = a paradigm) through MOABB."""
-        from ..windows import WindowSet
+        from ..io.mne_objects import windows_from_epochs
 
         t = self.task(spec.task or next(iter(self.tasks)))
         steps = spec.preprocessing or []
@@ -126,26 +125,18 @@ class MOABBDataset(Dataset):
             raise ConfigError(f"{self.name}: no subject(s) {unknown}; subjects: {self.moabb.subject_list}")
         paradigm = self._paradigm(t.name, **extra)
         with _quiet():
-            epochs, labels, meta = paradigm.get_data(self.moabb, subjects=[int(s) for s in subjects], return_epochs=True)
-        picks = [i for i, k in enumerate(epochs.get_channel_types()) if k in ("eeg", "emg", "eog", "ecg", "misc")]
-        X = epochs.get_data(picks=picks).astype(np.float32)
-        for step in steps:
-            X *= np.float32(step.get("factor", 1.0))
+            epochs, labels, _ = paradigm.get_data(self.moabb, subjects=[int(s) for s in subjects], return_epochs=True)
         classes = list(t.classes)
         unknown_labels = sorted(set(labels) - set(classes))
         if unknown_labels:
             raise ConfigError(f"{self.name}: MOABB labels {unknown_labels} are not among the task's classes {classes}")
-        sfreq = float(epochs.info["sfreq"])
-        md = pd.DataFrame({"subject": meta["subject"].astype(str).to_numpy(),
-                           "session": meta["session"].astype(str).to_numpy(), "run": meta["run"].astype(str).to_numpy()})
-        md["record"] = md["subject"] + "/" + md["session"] + "/" + md["run"]
-        md["trial"] = [f"{r}@{i}" for i, r in enumerate(md["record"])]
-        md["onset_s"] = epochs.events[:, 0] / sfreq
-        md["label"] = np.asarray(labels, dtype=object)
-        y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
-        info = {"moabb_paradigm": t.name, "moabb_paradigm_kwargs": {**self.paradigm_kwargs, **extra}, "synthetic":
-                type(self.moabb).__name__ == "FakeDataset"}
-        return WindowSet(X, y, md, classes, sfreq, [epochs.ch_names[i] for i in picks], info)
+        # MOABB's event names are codes; its labels and subject/session/run metadata come with the epochs
+        ws = windows_from_epochs(epochs, classes=classes, labels=list(labels))
+        for step in steps:
+            ws.X *= np.float32(step.get("factor", 1.0))
+        ws.info = {"moabb_paradigm": t.name, "moabb_paradigm_kwargs": {**self.paradigm_kwargs, **extra},
+                   "synthetic": type(self.moabb).__name__ == "FakeDataset"}
+        return ws
 
 
 class Scale(BaseEstimator, TransformerMixin):

@@ -98,25 +98,33 @@ def recording_to_raw(rec: Recording) -> Any:
     return raw
 
 
-def windows_from_epochs(epochs: Any, *, classes: Sequence[str] | None = None, subject: str = "1",
-                        session: str = "1", run: str = "1") -> WindowSet:
+def windows_from_epochs(epochs: Any, *, classes: Sequence[str] | None = None, labels: Sequence[str] | None = None,
+                        subject: str = "1", session: str = "1", run: str = "1") -> WindowSet:
     """A WindowSet of ``epochs``: one window per epoch (its EEG/EMG/EOG/ECG/misc channels, in
     biodecode's units), labels from the event codes through ``event_id`` (``classes`` orders and
-    may restrict them), onsets and ``tmin`` kept, and the epochs' metadata columns carried along
-    (``subject``, ``session``, ``run`` and ``trial`` columns there name the groups; otherwise the
+    may restrict them) or given per epoch in ``labels`` (where the event names are not the class
+    names, as in MOABB's epochs), onsets and ``tmin`` kept, and the epochs' metadata columns carried
+    along (``subject``, ``session``, ``run`` and ``trial`` columns there name the groups; otherwise the
     arguments do, and every epoch is its own trial)."""
     where = "mne epochs"
     if len(epochs) == 0:
         raise DataFormatError(f"{where}: no epochs (all dropped?)")
     picks, types = _picks(epochs.info, where)
-    code_to_name = {int(code): name for name, code in epochs.event_id.items()}
-    codes = epochs.events[:, 2].astype(int)
-    unknown = sorted(set(codes) - set(code_to_name))
-    if unknown:
-        raise DataFormatError(f"{where}: event codes {unknown} have no name in event_id {epochs.event_id}")
-    names = np.array([code_to_name[c] for c in codes], dtype=object)
-    if classes is None:
-        classes = [code_to_name[c] for c in sorted(code_to_name)]
+    if labels is not None:
+        if len(labels) != len(epochs):
+            raise DataFormatError(f"{where}: {len(labels)} labels for {len(epochs)} epochs")
+        names = np.array([str(lab) for lab in labels], dtype=object)
+        if classes is None:
+            classes = sorted(set(names))
+    else:
+        code_to_name = {int(code): name for name, code in epochs.event_id.items()}
+        codes = epochs.events[:, 2].astype(int)
+        unknown = sorted(set(codes) - set(code_to_name))
+        if unknown:
+            raise DataFormatError(f"{where}: event codes {unknown} have no name in event_id {epochs.event_id}")
+        names = np.array([code_to_name[c] for c in codes], dtype=object)
+        if classes is None:
+            classes = [code_to_name[c] for c in sorted(code_to_name)]
     classes = [str(c) for c in classes]
     missing = sorted(set(names) - set(classes))
     if missing:
