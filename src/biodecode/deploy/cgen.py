@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .cgraph import Graph, Op
-from .cquant import QParams, elu_table, elu_table16, fixed_point, tensor_qparams, weight_scales
+from .cquant import QParams, elu_table, elu_table16, fixed_point, quantize_layer, tensor_qparams
 
 IN_PLACE = {"elu"}
 
@@ -424,9 +424,7 @@ class _Emitter:
             self.consts.append(shape)
             if self.int8:
                 qi, qo = self.qp[op.inputs[0]], self.qp[op.output]
-                wq, sw = weight_scales(w)
-                bias = np.zeros(c_out) if p["bias"] is None else p["bias"].astype(np.float64)
-                bq = np.clip(np.round(bias / (qi.scale * sw)), -2**31, 2**31 - 1).astype(np.int64)
+                wq, bq, sw = quantize_layer(w, p["bias"], qi)
                 mr = [fixed_point(qi.scale * s / qo.scale) for s in sw]
                 self.const("int8_t", f"w{n}", wq)
                 self.const("int32_t", f"b{n}", bq)
@@ -489,8 +487,7 @@ class _Emitter:
                 raise ConfigError(f"C export: layer {op.name}: a dense layer is only supported as the last layer")
             if self.int8:
                 qi = self.qp[op.inputs[0]]
-                wq, sw = weight_scales(p["weight"])
-                bq = np.round(p["bias"].astype(np.float64) / (qi.scale * sw)).astype(np.int64)
+                wq, bq, sw = quantize_layer(p["weight"], p["bias"], qi)
                 self.const("int8_t", f"w{n}", wq)
                 self.const("int32_t", f"b{n}", bq)
                 self.const("float", f"q{n}", qi.scale * sw)

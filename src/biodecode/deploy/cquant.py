@@ -73,6 +73,15 @@ def weight_scales(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scales
 
 
+def quantize_layer(weight: np.ndarray, bias: np.ndarray | None, q_in: QParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A conv or dense layer for int8 input quantised as ``q_in``: ``(int8 weights, int32 biases at
+    scale q_in.scale * weight scale, per-output weight scales)``; no bias gives zeros."""
+    wq, scales = weight_scales(weight)
+    b = np.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
+    bq = np.clip(np.round(b / (q_in.scale * scales)), -2**31, 2**31 - 1).astype(np.int64)
+    return wq, bq, scales
+
+
 def tensor_qparams(g: Graph, ranges: dict[int, tuple[float, float]]) -> dict[int, QParams]:
     """Scale and zero point of every tensor; scale-preserving ops inherit their input's."""
     qp = {0: qparams(*ranges[0])}
