@@ -20,7 +20,7 @@ LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow"}  # nam
 
 
 def check_loggers(names: list[str]) -> list[str]:
-    """Known names whose package is installed; a clear error otherwise."""
+    """``names`` when each is a known logger; a clear error otherwise (the config's own check)."""
     for name in names:
         if name not in LOGGERS:
             raise ConfigError(f"train.loggers: unknown logger {name!r}; choose from {sorted(LOGGERS)}")
@@ -57,12 +57,11 @@ def make_loggers(names: list[str], run_dir: str | os.PathLike, fold: int, fold_n
     """The Lightning loggers of fold ``fold`` (0-based), the run config already logged as hyper-parameters."""
     from lightning.pytorch import loggers as pl_loggers
 
-    check_loggers(names)
+    require_loggers(names)
     root = Path(run_dir) / "logs"
     version = f"fold-{fold + 1}"
     out: list[Any] = []
     for name in names:
-        _require(name)
         if name == "csv":
             out.append(pl_loggers.CSVLogger(str(root), name="csv", version=version))
         elif name == "tensorboard":
