@@ -16,7 +16,7 @@ are read (a lazy view over the store's memory maps; nothing is copied up front).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -28,14 +28,13 @@ from .windows import WindowSet
 SHRINK = 1e-6
 
 
-def _covariances(X: Any, batch: int) -> np.ndarray:
-    """Each window's covariance ``x x^T / T`` (centred per channel), float64 ``(n, C, C)``."""
-    out = []
+def _covariances(X: Any, batch: int) -> Iterator[np.ndarray]:
+    """Each window's covariance ``x x^T / T`` (centred per channel), float64, ``batch`` windows at a
+    time ``(b, C, C)``: the rows are read once, never all at once."""
     for i in range(0, len(X), batch):
         x = np.asarray(X[i:i + batch], dtype=np.float64)
         x = x - x.mean(axis=-1, keepdims=True)
-        out.append(np.einsum("nct,ndt->ncd", x, x) / x.shape[-1])
-    return np.concatenate(out)
+        yield np.einsum("nct,ndt->ncd", x, x) / x.shape[-1]
 
 
 def alignment_matrix(X: Any, method: str = "euclidean", batch: int = 256) -> np.ndarray:
@@ -48,15 +47,10 @@ def alignment_matrix(X: Any, method: str = "euclidean", batch: int = 256) -> np.
     if method not in ("euclidean", "riemannian"):
         raise ConfigError(f"alignment: method must be euclidean or riemannian, got {method!r}")
     C = X.shape[1]
-    if method == "euclidean":
-        R = np.zeros((C, C))
-        for i in range(0, n, batch):
-            x = np.asarray(X[i:i + batch], dtype=np.float64)
-            x = x - x.mean(axis=-1, keepdims=True)
-            R += np.einsum("nct,ndt->cd", x, x) / x.shape[-1]
-        R /= n
+    if method == "euclidean":  # a running sum: memory does not grow with the number of windows
+        R = sum(c.sum(axis=0) for c in _covariances(X, batch)) / n
     else:
-        covs = _covariances(X, batch)
+        covs = np.concatenate(list(_covariances(X, batch)))
         if not np.isfinite(covs).all():
             raise DataFormatError("alignment: the windows contain NaN or inf")
         # a window of a flat or duplicated channel is singular: a touch of shrinkage keeps every one SPD
