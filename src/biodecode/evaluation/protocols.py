@@ -118,20 +118,18 @@ def _fixed_split(ws: WindowSet, protocol: str, train_groups: Sequence[str] | Non
             raise LeakageError(f"{protocol}: {key}s {both} are in both the {a} and the {b} list")
     groups = ws.groups(key)
     present = set(groups.tolist())
+    shown = " ".join(sorted(present, key=lambda g: (len(g), g)))
     idx = {}
     for side, names in sides.items():
         missing = [g for g in names if g not in present]
         if missing:
             log.warning("%s: listed for %s but without windows here: %s %s (present: %s)", protocol, side, key,
-                        " ".join(missing), " ".join(sorted(present, key=lambda g: (len(g), g))))
+                        " ".join(missing), shown)
         idx[side] = np.flatnonzero(np.isin(groups, names))
-        if side != "validation" and not len(idx[side]):
+        if names and not len(idx[side]):  # a side that was named (validation is optional) must have windows
             raise ConfigError(f"{protocol}: the {side} side is empty: none of the {key}s {' '.join(names)} has windows "
-                              f"(present: {' '.join(sorted(present, key=lambda g: (len(g), g)))})")
+                              f"(present: {shown})")
     if val_groups:
-        if not len(idx["validation"]):
-            raise ConfigError(f"{protocol}: the validation side is empty: none of the {key}s {' '.join(sides['validation'])} "
-                              f"has windows")
         tr, va = idx["train"], idx["validation"]
     else:
         tr, va = inner_validation(ws, idx["train"], key, val_fraction, seed)
