@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .base import BiosignalModel, MaxNormConv2d, MaxNormLinear, ModelInfo, require_length, same_pad_conv
-from .first_block import spatial_first_block
+from .first_block import first_block
 from .tcnet import _TCNBlock
 
 
@@ -109,11 +109,7 @@ class ATCNet(BiosignalModel):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T)`` -> ``(B, F1 * D, T // 56)``: the convolutional block's output."""
-        if self.spatial_first and self.n_channels > self.D:
-            z = spatial_first_block(x, self.temporal[1], self.temporal[0].padding[0], self.bn1, self.spatial)
-        else:
-            z = self.spatial(self.bn1(self.temporal(x.unsqueeze(1))))
-        return self.conv_rest(z).squeeze(2)
+        return self.conv_rest(first_block(x, self.temporal, self.bn1, self.spatial, self.spatial_first)).squeeze(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

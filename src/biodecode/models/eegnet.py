@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .first_block import spatial_first_block
+from .first_block import first_block
 from .base import WITH_C99, BiosignalModel, MaxNormConv2d, MaxNormLinear, ModelInfo, require_length, same_pad_conv
 
 
@@ -91,10 +91,7 @@ class EEGNet(BiosignalModel):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T)`` -> ``(B, F2 * (T // 32))`` flattened features before the classifier."""
-        if self.spatial_first and self.n_channels > self.D:  # same function, ~C/D times fewer operations
-            x = spatial_first_block(x, self.temporal[1], self.temporal[0].padding[0], self.bn1, self.spatial)
-        else:
-            x = self.spatial(self.bn1(self.temporal(x.unsqueeze(1))))
+        x = first_block(x, self.temporal, self.bn1, self.spatial, self.spatial_first)
         x = self.drop1(self.pool1(self.act(self.bn2(x))))
         x = self.bn3(self.separable_pointwise(self.separable_depthwise(x)))
         x = self.drop2(self.pool2(self.act(x)))

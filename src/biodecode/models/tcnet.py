@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .first_block import spatial_first_block
+from .first_block import first_block
 from .base import WITH_C99, BiosignalModel, MaxNormConv2d, MaxNormLinear, ModelInfo, require_length, same_pad_conv
 
 
@@ -62,7 +62,7 @@ class EEGTCNet(BiosignalModel):
                  tcn_depth: int = 2, tcn_kernel: int = 4, tcn_filters: int = 12, tcn_dropout: float = 0.3,
                  spatial_first: bool = True):
         super().__init__(n_channels, n_times, n_classes, sfreq)
-        self.D, self.spatial_first = D, spatial_first
+        self.spatial_first = spatial_first
         F2 = F1 * D
         require_length("eegtcnet", "two average poolings of 8 (n_times must be >= 64)", n_times // 8 // 8)
         bn = dict(momentum=0.01, eps=1e-3)
@@ -80,9 +80,9 @@ class EEGTCNet(BiosignalModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        if self.spatial_first and self.n_channels > self.D:  # the same function, ~C/D times fewer operations
-            e = self.eegnet
-            z = e[3:](spatial_first_block(x, e[0][1], e[0][0].padding[0], e[1], e[2])).squeeze(2)
-        else:
-            z = self.eegnet(x.unsqueeze(1)).squeeze(2)  # (B, F2, T // 64)
+        e = self.eegnet
+        z = first_block(x, e[0], e[1], e[2], self.spatial_first)
+        for layer in list(e)[3:]:  # the installed layers one by one (a slice would be a new, untraceable module)
+            z = layer(z)
+        z = z.squeeze(2)  # (B, F2, T // 64)
         return self.classifier(self.tcn(z)[:, :, -1])
