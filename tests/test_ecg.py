@@ -126,3 +126,8 @@ def test_rr_intervals_as_extra_channels(data_dir, tmp_path):
     np.testing.assert_array_equal(ws2.X[:, 0], ws.X[:, 0])
     with pytest.raises(Exception, match="not window metadata columns"):
         with_metadata_channels(ws, ["qt_s"])
+    # per-record relative RR: the record's own mean RR is 1, premature (pre < post) beats read below 1
+    rel = ws.metadata["rr_pre_rel"].to_numpy()
+    ratio = ws.metadata["rr_pre_s"].to_numpy() / rel  # one mean RR for the whole record
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)
+    assert abs(ratio[0] / ws.metadata["rr_pre_s"].mean() - 1) < 0.01 and 0.5 < np.median(ws.metadata["rr_local_rel"]) < 1.5

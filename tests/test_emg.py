@@ -41,6 +41,24 @@ def test_feature_baseline_beats_chance_across_trials(data_dir, tmp_path):
     assert np.mean(accs) > 0.5  # chance is 1/8
 
 
+def test_emgnet_learns_the_power_features_of_lda():
+    """emgnet's log-power of learned filters can express what separates classes by amplitude per electrode."""
+    import torch
+
+    from biodecode.models import create_model
+    from biodecode.training import TrainConfig, fit, predict_proba
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 60)
+    gains = np.array([[3, 1, 1, 1], [1, 3, 1, 1], [1, 1, 1, 3]], float)  # class k: louder on one electrode
+    X = (rng.standard_normal((len(y), 4, 40)) * gains[y][:, :, None]).astype(np.float32)
+    model = create_model("emgnet", 4, 40, 3, sfreq=200.0)
+    assert model.filters.kernel_size == (8,) and model.filters.groups == 4  # 40 ms at 200 Hz, per electrode
+    res = fit(model, X[::2], y[::2], None, None, TrainConfig(max_epochs=40, batch_size=30, lr=1e-2, precise_bn=False))
+    assert (predict_proba(res.model, X[1::2]).argmax(1) == y[1::2]).mean() > 0.9
+    assert torch.isfinite(res.model(torch.zeros(1, 4, 40))).all()  # silence: log clamped, no -inf
+
+
 def test_emg_features_by_hand():
     x = np.array([[[1.0, -1.0, 2.0, 2.0, -2.0]]])
     rms, mav, wl, zc, ssc = emg_features(x)[0]

@@ -112,6 +112,20 @@ def test_augmentations_are_seeded_and_shape_preserving():
     assert (shifted == 0).any()  # zero-filled, not wrapped around
 
 
+def test_electrode_shift_rotates_the_ring():
+    x = torch.arange(8.0)[None, :, None].repeat(64, 1, 3)  # electrode k holds the value k
+    y = torch.zeros(64, 2)
+    out, _ = Augmenter([{"name": "electrode_shift", "max_shift": 1.0, "p": 1.0}], seed=0)(x.clone(), y)
+    d = (out[:, 1:, 0] - out[:, :-1, 0])  # neighbours stay one electrode apart except across the seam
+    assert ((d - 1).abs() < 1e-5).sum(1).min() >= 6
+    shift = out[:, 1, 0] - 1  # how far each window moved (in electrodes; the seam is at one end)
+    assert shift.abs().max() <= 1.0 + 1e-5 and shift.abs().max() > 0.5 and shift.std() > 0.2
+    whole, _ = Augmenter([{"name": "electrode_shift", "max_shift": 0.0, "p": 1.0}], seed=0)(x.clone(), y)
+    assert torch.equal(whole, x)
+    with pytest.raises(ConfigError, match="max_shift must be >= 0"):
+        Augmenter([{"name": "electrode_shift", "max_shift": -1}])
+
+
 def test_precise_bn_sets_exact_statistics():
     model = create_model("eegnet", 4, 128, 2, sfreq=128.0)
     X = torch.randn(64, 4, 128) * 3 + 1

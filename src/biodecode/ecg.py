@@ -67,6 +67,14 @@ def rr_intervals(beat_onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return pre, post, local
 
 
+def rr_relative(pre: np.ndarray, post: np.ndarray, local: np.ndarray) -> dict[str, np.ndarray]:
+    """RR intervals divided by the recording's mean RR (NaN entries ignored): the per-patient RR
+    normalisation of the inter-patient literature (e.g. Lin & Yang 2014, Mondejar-Guerra et al. 2019),
+    so a premature beat reads as premature whatever the patient's own heart rate. Unitless."""
+    mean = np.nanmean(pre) if np.isfinite(pre).any() else np.nan
+    return {"rr_pre_rel": pre / mean, "rr_post_rel": post / mean, "rr_local_rel": local / mean}
+
+
 def detect_r_peaks(signal: np.ndarray, sfreq: float, *, learn: bool = True) -> np.ndarray:
     """R-peak sample indices of a single-lead ECG (millivolts) with wfdb's XQRS detector, each
     moved to the local maximum of the absolute signal within 50 ms."""

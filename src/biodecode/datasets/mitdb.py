@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..ecg import AAMI_CLASSES, RHYTHM_CLASSES, RHYTHM_MAP, aami_event_map, rhythm_segments, rr_intervals
+from ..ecg import AAMI_CLASSES, RHYTHM_CLASSES, RHYTHM_MAP, aami_event_map, rhythm_segments, rr_intervals, rr_relative
 from ..errors import ConfigError, DataFormatError
 from ..io.wfdb_io import read_wfdb
 from ..recording import Recording
@@ -109,6 +109,7 @@ class MITBIH(Dataset):
             pre, post, local = (np.full(len(rec.events), np.nan) for _ in range(3))
             pre[beats], post[beats], local[beats] = rr_intervals(rec.events.onset[beats])
             return rec.replace(meta=dict(rec.meta, event_map=mapping,
-                                         event_columns={"rr_pre_s": pre, "rr_post_s": post, "rr_local_s": local}))
+                                         event_columns={"rr_pre_s": pre, "rr_post_s": post, "rr_local_s": local,
+                                                        **rr_relative(pre, post, local)}))
         segments = rhythm_segments(rec.events, rec.duration, RHYTHM_MAP)
         return rec.replace(events=segments, meta=dict(rec.meta, event_map={c: c for c in RHYTHM_CLASSES}))

@@ -32,6 +32,15 @@ def per_subject_accuracy(run_dir: str | Path) -> pd.Series:
     return (pred["true"] == pred["predicted"]).groupby(pred["subject"]).mean()
 
 
+def run_cost(run_dir: str | Path) -> dict[str, float]:
+    """Seconds (summed over folds) and mean epochs run of one run folder (its ``metrics.json``)."""
+    import json
+
+    folds = json.loads((Path(run_dir) / "metrics.json").read_text())["folds"]
+    return {"seconds": float(sum(f["seconds"] for f in folds)),
+            "epochs": float(np.mean([f["epochs_run"] for f in folds])) if folds else 0.0}
+
+
 def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, float | int | None]:
     """Wilcoxon signed-rank test of paired scores ``a`` vs ``b`` (one per subject) and the
     rank-biserial correlation r = (sum of positive ranks - sum of negative ranks) / total, in
@@ -92,6 +101,7 @@ def compare_models(
     ws = load_run_windows(config, progress=data_progress)
     runs: dict[str, list[str]] = {}
     per_seed: dict[str, list[pd.Series]] = {}
+    costs: dict[str, list[dict[str, float]]] = {}
     for cfg in checked:
         for seed in seeds:
             c = copy.deepcopy(cfg)
@@ -101,6 +111,7 @@ def compare_models(
             run_experiment(c, run, windows=ws, overwrite=overwrite, progress=progress, on_epoch=on_epoch)
             runs.setdefault(c.model.name, []).append(run.name)
             per_seed.setdefault(c.model.name, []).append(per_subject_accuracy(run))
+            costs.setdefault(c.model.name, []).append(run_cost(run))
     scores = pd.DataFrame({m: pd.concat(s, axis=1).mean(axis=1) for m, s in per_seed.items()})
     scores = scores.loc[sorted(scores.index, key=lambda s: (len(s), s))]
     seed_sd = {m: float(pd.concat(s, axis=1).mean(axis=0).std(ddof=1)) if len(s) > 1 else None
@@ -114,6 +125,11 @@ def compare_models(
         "summary": {m: {"mean": float(scores[m].mean()), "sd": float(scores[m].std(ddof=1)) if len(scores) > 1 else 0.0,
                         "sd_over_seeds": seed_sd[m]} for m in models},
         "tests": tests,
+        "cost": {m: {"seconds_per_run": float(np.mean([c["seconds"] for c in costs[m]])),
+                     "epochs": float(np.mean([c["epochs"] for c in costs[m]]))} for m in models},
+        "train": {k: v for k, v in config.to_dict()["train"].items()
+                  if k in ("max_epochs", "batch_size", "lr", "weight_decay", "scheduler", "patience", "augment",
+                           "class_weights", "val_fraction")},
     }
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "compare.json", report)
@@ -146,6 +162,9 @@ def _markdown(rep: dict[str, Any], scores: pd.DataFrame) -> str:
         lines.append(f"| {s} | " + " | ".join(f"{row[m]:.3f}" for m in models) + " |")
     lines.append("| **mean ± sd** | " + " | ".join(
         f"**{rep['summary'][m]['mean']:.3f}** ± {rep['summary'][m]['sd']:.3f}" for m in models) + " |")
+    lines.append("| time per run (s) | " + " | ".join(f"{rep['cost'][m]['seconds_per_run']:.0f}" for m in models) + " |")
+    lines.append("| epochs per fold (networks) | " + " | ".join(
+        f"{rep['cost'][m]['epochs']:.0f}" if rep["cost"][m]["epochs"] else "-" for m in models) + " |")
     if len(rep["seeds"]) > 1:
         lines.append("| sd of the mean over seeds | " + " | ".join(
             f"{rep['summary'][m]['sd_over_seeds']:.3f}" for m in models) + " |")

@@ -82,9 +82,32 @@ def mixup(alpha: float = 0.2) -> Transform:
     return f
 
 
+def electrode_shift(max_shift: float = 0.5, p: float = 0.5) -> Transform:
+    """Rotate a ring of electrodes (an armband: channel ``C-1`` next to channel 0) by a shift drawn
+    uniformly from [-max_shift, max_shift] electrodes, fractional shifts by linear interpolation
+    between neighbours: the displacement of an armband put on anew (cf. Kanoga et al. 2020). Only
+    for channels laid out in order around the ring."""
+
+    if max_shift < 0:
+        raise ConfigError(f"electrode_shift: max_shift must be >= 0 electrodes, got {max_shift}")
+
+    def f(x, y, g):
+        b, c, _ = x.shape
+        shift = (torch.rand(b, generator=g) * 2 - 1) * max_shift
+        shift = torch.where(torch.rand(b, generator=g) < p, shift, torch.zeros_like(shift))
+        base = torch.floor(shift)
+        frac = (shift - base).to(x.dtype)[:, None, None]
+        idx = (torch.arange(c)[None, :] + base.long()[:, None]) % c  # (B, C): source electrode per output
+        lo = torch.gather(x, 1, idx[:, :, None].expand_as(x))
+        hi = torch.gather(x, 1, ((idx + 1) % c)[:, :, None].expand_as(x))
+        return (1 - frac) * lo + frac * hi, y
+
+    return f
+
+
 TRANSFORMS: dict[str, Callable[..., Transform]] = {
     "time_shift": time_shift, "noise": gaussian_noise, "scale": amplitude_scale,
-    "channel_dropout": channel_dropout, "mixup": mixup,
+    "channel_dropout": channel_dropout, "mixup": mixup, "electrode_shift": electrode_shift,
 }
 
 

@@ -1,0 +1,102 @@
+"""Nested validation for choosing defaults: score candidate settings on validation groups only.
+
+Each candidate (a base run config plus overrides) runs under the outer protocol's folds; inside each
+fold the training side is split again (whole subjects, records or days held out, as
+``biodecode.evaluation.inner_validation`` does for early stopping) and the candidate is scored on
+that held-out part of the *training* side. The outer test groups are never read: this script
+cannot print a test score, so choosing by its output never tunes on a test fold.
+
+    BIODECODE_DATA_DIR=../shared/data python -m benchmarks.tune_defaults --config base.yaml \
+        --candidate '{}' --candidate '{"train": {"batch_size": 16}}' [--folds 5]
+
+Prints one line per candidate: mean +- sd of the inner-validation accuracy over outer folds, the
+balanced accuracy, the epochs run and the time. A classical baseline is fitted on the inner
+training part and scored on the same validation windows, so deep and classical candidates are
+compared on equal terms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import numpy as np
+
+from biodecode.baselines import baseline_proba, fit_baseline, is_baseline, make_baseline
+from biodecode.config import RunConfig
+from biodecode.evaluation import make_folds
+from biodecode.evaluation.protocols import inner_validation
+from biodecode.evaluation.metrics import compute_metrics
+from biodecode.experiment import load_run_windows
+from biodecode.lazyarray import take_rows
+from biodecode.models import create_model
+from biodecode.training import fit, predict_proba, seed_everything
+
+
+#: Share of each outer training side held out (as whole groups) to score candidates.
+SCORE_FRACTION = 0.2
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def inner_scores(cfg: RunConfig, ws=None) -> dict[str, float]:
+    """Inner-validation accuracy of ``cfg`` over its protocol's outer folds (test folds unread)."""
+    ws = ws if ws is not None else load_run_windows(cfg)
+    p, t = cfg.protocol, cfg.train
+    # the scoring groups are held out at a fixed share whatever the candidate's own val_fraction
+    folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=SCORE_FRACTION, seed=cfg.seed,
+                       train_groups=p.train_groups, val_groups=p.val_groups, test_groups=p.test_groups,
+                       group_key=p.group_key)
+    accs, bals, epochs = [], [], []
+    for k, fold in enumerate(folds):
+        seed_everything(cfg.seed + k)
+        # the fold's validation groups score the candidate; early stopping gets its own groups,
+        # held out of the rest of the training side, so the score is not the stopping criterion's
+        side, score = fold.train, fold.val
+        if is_baseline(cfg.model.name):
+            pipe = fit_baseline(make_baseline(cfg.model.name, ws.sfreq, **cfg.model.kwargs),
+                                take_rows(ws.X, side), ws.y[side])
+            proba = baseline_proba(pipe, take_rows(ws.X, score), len(ws.classes))
+            epochs.append(0)
+        else:
+            tr, es = inner_validation(ws, side, fold.leakage_key, t.val_fraction, cfg.seed + k)
+            model = create_model(cfg.model.name, ws.n_channels, ws.n_times, len(ws.classes), sfreq=ws.sfreq,
+                                 **cfg.model.kwargs)
+            res = fit(model, take_rows(ws.X, tr), ws.y[tr], take_rows(ws.X, es), ws.y[es], cfg.train,
+                      n_classes=len(ws.classes))
+            proba = predict_proba(res.model, take_rows(ws.X, score))
+            epochs.append(len(res.history))
+        m = compute_metrics(ws.y[score], proba, ws.classes)
+        accs.append(m["accuracy"])
+        bals.append(m["balanced_accuracy"])
+    return {"acc": float(np.mean(accs)), "acc_sd": float(np.std(accs, ddof=1)), "bal": float(np.mean(bals)),
+            "epochs": float(np.mean(epochs)), "folds": len(folds)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="base run config (YAML)")
+    ap.add_argument("--candidate", action="append", default=[], help="JSON overrides of the base config")
+    args = ap.parse_args(argv)
+    base = RunConfig.from_yaml(args.config).to_dict()
+    cache: dict[str, object] = {}
+    for text in args.candidate or ["{}"]:
+        cfg = RunConfig.from_dict(_merge(base, json.loads(text))).validate()
+        key = json.dumps(cfg.to_dict()["data"], sort_keys=True)
+        if key not in cache:
+            cache = {key: load_run_windows(cfg)}  # one window set at a time in memory
+        t0 = time.perf_counter()
+        s = inner_scores(cfg, cache[key])
+        print(f"{cfg.model.name:10s} inner-val acc {s['acc']:.3f} +- {s['acc_sd']:.3f}  bal {s['bal']:.3f}  "
+              f"epochs {s['epochs']:.0f}  ({time.perf_counter() - t0:.0f} s, {s['folds']} folds)  {text}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
