@@ -75,3 +75,30 @@ def test_compare_from_the_cli_checks_names_before_any_work(tmp_path, capsys):
                  "--out", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert "mdm" in out and "csp-lda" in out and "report:" in out
+
+
+def test_nested_tuning_never_reads_a_test_window(monkeypatch, tmp_path):
+    """benchmarks/tune_defaults.py scores candidates on groups held out of each training side: no
+    window of an outer test fold is ever read, for a network (with its own early-stopping split) or
+    a baseline, and the scores it reports come from the held-out training groups."""
+    import benchmarks.tune_defaults as tune
+    from biodecode.evaluation import make_folds
+    from biodecode.experiment import load_run_windows
+
+    cfg = _config(subjects=[1, 2, 3, 4, 5, 6], cache_dir=str(tmp_path))
+    cfg.protocol.name, cfg.protocol.n_folds = "cross-subject", 3
+    ws = load_run_windows(cfg)
+    tests = [set(f.test.tolist()) for f in make_folds(ws, "cross-subject", n_folds=3, val_fraction=tune.SCORE_FRACTION,
+                                                       seed=cfg.seed)]
+    read: list[set[int]] = []
+    real = tune.take_rows
+    monkeypatch.setattr(tune, "take_rows", lambda X, idx: read.append(set(np.asarray(idx).tolist())) or real(X, idx))
+    for name in ("eegnet", "ts-lr"):
+        read.clear()
+        cfg.model.name = name
+        s = tune.inner_scores(cfg, ws)
+        assert s["folds"] == 3 and 0 <= s["acc"] <= 1
+        per_fold = len(read) // 3  # reads happen fold by fold, in order
+        for k, test in enumerate(tests):
+            touched = set().union(*read[k * per_fold:(k + 1) * per_fold])
+            assert not touched & test, f"{name}: fold {k} read test windows"
