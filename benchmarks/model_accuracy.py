@@ -1,7 +1,7 @@
 """docs/accuracy.md: every model family beside the classical baselines on the development data.
 
     BIODECODE_DATA_DIR=../shared/data python -m benchmarks.model_accuracy [--sections NAME ...]
-        [--seeds 0] [--results benchmarks/results/accuracy] [--out docs/accuracy.md] [--render-only]
+        [--seeds 0] [--results benchmarks/accuracy_results] [--out docs/accuracy.md] [--render-only]
 
 Each section is one ``biodecode compare`` (:func:`biodecode.evaluation.compare.compare_models`):
 several models, one dataset, task and protocol, per-subject scores and paired Wilcoxon tests. The
@@ -63,7 +63,7 @@ SECTIONS: dict[str, Section] = {
                    "nets on small sets"]),
     "eeg-imagery-within": Section(
         "PhysioNet MI, imagined left vs right fist, within subject", "eeg-mi-cross-subject.yaml",
-        ["shallow", "eegnet", "ts-lr", "csp-lda"],
+        ["shallow", "ts-lr", "csp-lda"],
         "per subject, stratified 5-fold over trials (45 trials: about 36 to train, 9 to test per fold); " + EEG_TEXT,
         overrides={"protocol": {"name": "within-subject", "n_folds": 5}},
         published=["MOABB's within-session benchmark (Jayaram & Barachant 2018, PhysioNet MI left/right imagery): "
@@ -109,9 +109,10 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None) ->
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / name
         rep = compare_models(cfg, section.models, out, seeds=seeds, progress=lambda m: print(m, flush=True))
-        per_class = {}
+        per_class, selection = {}, {}
         for model, runs in rep["runs"].items():
             folds = [f for r in runs for f in json.loads((out / r / "metrics.json").read_text())["folds"]]
+            selection[model] = _selection(out / runs[0], folds)
             per_class[model] = {c: {k: sum(f["metrics"]["per_class"][c][k] * f["metrics"]["per_class"][c]["support"]
                                            for f in folds) / max(1, sum(f["metrics"]["per_class"][c]["support"] for f in folds))
                                     for k in ("recall", "precision")}
@@ -120,12 +121,26 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None) ->
         img.mkdir(parents=True, exist_ok=True)
         for plot in ("scores.png", "paired.png"):
             shutil.copyfile(out / plot, img / f"{name}-{plot}")
-    rep.update(per_class_pooled=per_class, config=cfg.to_dict(), measured=time.strftime("%Y-%m-%d"),
+    rep.update(per_class_pooled=per_class, selection=selection, config=cfg.to_dict(), measured=time.strftime("%Y-%m-%d"),
                wall_seconds=time.perf_counter() - t0)
     results.mkdir(parents=True, exist_ok=True)
     tmp_path = results / f".{name}.json.tmp"
     tmp_path.write_text(json.dumps(rep, indent=1))
     tmp_path.replace(results / f"{name}.json")
+
+
+def _selection(run: Path, folds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which epoch each fold kept and how fold 1's validation loss and accuracy moved (networks with
+    early stopping only): the evidence for what model selection did."""
+    import csv
+
+    out: dict[str, Any] = {"best_epoch": [f["best_epoch"] for f in folds], "epochs_run": [f["epochs_run"] for f in folds]}
+    log = run / "logs" / "csv" / "fold-1" / "metrics.csv"
+    if log.exists():
+        rows = [r for r in csv.DictReader(log.open()) if r.get("val_loss")]
+        out["fold1_val"] = [{"epoch": int(float(r["epoch"])), "val_loss": float(r["val_loss"]),
+                             "val_acc": float(r["val_acc"])} for r in rows]
+    return out
 
 
 def _p(p: float | None) -> str:
@@ -177,12 +192,22 @@ def render(results: Path) -> str:
                 pc = rep["per_class_pooled"].get(m, {})
                 lines.append(f"| `{m}` | " + " | ".join(
                     f"{100 * pc[c]['recall']:.1f} / {100 * pc[c]['precision']:.1f}" if c in pc else "-" for c in cls) + " |")
+        for m, sel in rep.get("selection", {}).items():
+            if sel.get("fold1_val"):
+                kept = ", ".join(str(e + 1) if e is not None else "-" for e in sel["best_epoch"])
+                curve = "; ".join(f"{r['epoch'] + 1}: {r['val_loss']:.3f} / {r['val_acc']:.3f}" for r in sel["fold1_val"])
+                lines += ["", f"Model selection of `{m}`: kept epoch {kept} (of {', '.join(map(str, sel['epochs_run']))} "
+                              f"run); validation loss / accuracy by epoch: {curve}."]
         pairs = [t for t in rep["tests"] if is_baseline(t["b"]) and not is_baseline(t["a"])]
         if pairs and len(rep["subjects"]) > 1:
             lines += ["", "| network | baseline | mean difference | p (Wilcoxon) | r | subjects |", "|---|---|---|---|---|---|"]
             for t in pairs:
                 lines.append(f"| `{t['a']}` | `{t['b']}` | {t['mean_diff']:+.3f} | {_p(t['p'])} | "
                              f"{'-' if t['r'] is None else format(t['r'], '+.2f')} | {t['n']} |")
+            n = len(rep["subjects"])
+            if n < 6:
+                lines += ["", f"With {n} subjects no two-sided Wilcoxon p-value can fall below 0.05 (the smallest "
+                              f"possible is 2 / 2^{n} = {2 / 2 ** n:.3f}); read the per-subject scores and r."]
         lines += ["", f"![scores](img/accuracy/{name}-scores.png) ![paired](img/accuracy/{name}-paired.png)", ""]
         if section.published:
             lines += ["Published, for orientation: " + "; ".join(section.published) + ".", ""]
@@ -197,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sections", nargs="+", choices=sorted(SECTIONS), default=list(SECTIONS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "accuracy"))
+    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "accuracy_results"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "accuracy.md"))
     ap.add_argument("--render-only", action="store_true")
     args = ap.parse_args(argv)
