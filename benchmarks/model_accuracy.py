@@ -157,6 +157,9 @@ def render(results: Path) -> str:
              "subject by subject (Wilcoxon signed-rank, two-sided, with the rank-biserial effect size r: positive "
              "when the network scores higher). Settings that differ from the toolkit's defaults were chosen by "
              "nested validation (`benchmarks/tune_defaults.py`), never on a test fold. 2-core CPU.", ""]
+    summary = ROOT / "benchmarks" / "accuracy_summary.md"  # the verdict, written from the sections below
+    if summary.exists():
+        lines += [summary.read_text().rstrip(), ""]
     for name, section in SECTIONS.items():
         path = results / f"{name}.json"
         if not path.exists():
