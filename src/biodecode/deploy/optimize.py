@@ -23,9 +23,22 @@ from ..models.eegnet import EEGNet
 from ..models.tcnet import EEGTCNet
 
 
+@torch.no_grad()
+def _fold_bn_into_linear(bn: nn.modules.batchnorm._BatchNorm, linear: nn.Linear) -> None:
+    """``linear(bn(x))`` as one Linear: W' = W diag(s), b' = b + W t with s = gamma / sqrt(var + eps),
+    t = beta - mean s (BatchNorm in eval mode on ``(batch, features)``)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    bias = linear.bias if linear.bias is not None else torch.zeros(linear.out_features)
+    new_bias = bias + linear.weight @ shift
+    linear.weight.mul_(scale[None, :])
+    linear.bias = nn.Parameter(new_bias)
+
+
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy (eval mode) in which every BatchNorm that directly follows a convolution (any Conv
-    subclass, e.g. max-norm or causal convs) is merged into it; traced with torch.fx."""
+    subclass, e.g. max-norm or causal convs) is merged into it, and one on features directly before
+    a Linear is merged into that Linear; traced with torch.fx."""
     from torch import fx
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -46,6 +59,13 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         prev = node.args[0]
         if not (isinstance(prev, fx.Node) and prev.op == "call_module" and len(prev.users) == 1
                 and isinstance(modules.get(prev.target), (nn.modules.conv._ConvNd, CombinedConv))):
+            nxt = next(iter(node.users)) if len(node.users) == 1 else None
+            if (nxt is not None and nxt.op == "call_module" and isinstance(modules.get(nxt.target), nn.Linear)
+                    and modules[node.target].weight is not None and modules[nxt.target].in_features
+                    == modules[node.target].num_features):  # BN on features, then a Linear: fold forward
+                _fold_bn_into_linear(modules[node.target], modules[nxt.target])
+                node.replace_all_uses_with(node.args[0])
+                gm.graph.erase_node(node)
             continue
         conv = modules[prev.target]
         if isinstance(conv, CombinedConv):  # BN after spatial(temporal(x)) folds into the spatial conv
