@@ -24,15 +24,12 @@ import time
 
 import numpy as np
 
-from biodecode.baselines import baseline_proba, fit_baseline, is_baseline, make_baseline
 from biodecode.config import RunConfig
 from biodecode.evaluation import make_folds
 from biodecode.evaluation.protocols import inner_validation
 from biodecode.evaluation.metrics import compute_metrics
-from biodecode.experiment import load_run_windows
-from biodecode.lazyarray import take_rows
-from biodecode.models import create_model
-from biodecode.training import fit, predict_proba, seed_everything
+from biodecode.experiment import fit_and_predict, load_run_windows
+from biodecode.training import seed_everything
 
 
 #: Share of each outer training side held out (as whole groups) to score candidates.
@@ -59,21 +56,11 @@ def inner_scores(cfg: RunConfig, ws=None) -> dict[str, float]:
         seed_everything(cfg.seed + k)
         # the fold's validation groups score the candidate; early stopping gets its own groups,
         # held out of the rest of the training side, so the score is not the stopping criterion's
-        side, score = fold.train, fold.val
-        if is_baseline(cfg.model.name):
-            pipe = fit_baseline(make_baseline(cfg.model.name, ws.sfreq, **cfg.model.kwargs),
-                                take_rows(ws.X, side), ws.y[side])
-            proba = baseline_proba(pipe, take_rows(ws.X, score), len(ws.classes))
-            epochs.append(0)
-        else:
-            tr, es = inner_validation(ws, side, fold.leakage_key, t.val_fraction, cfg.seed + k)
-            model = create_model(cfg.model.name, ws.n_channels, ws.n_times, len(ws.classes), sfreq=ws.sfreq,
-                                 **cfg.model.kwargs)
-            res = fit(model, take_rows(ws.X, tr), ws.y[tr], take_rows(ws.X, es), ws.y[es], cfg.train,
-                      n_classes=len(ws.classes))
-            proba = predict_proba(res.model, take_rows(ws.X, score))
-            epochs.append(len(res.history))
-        m = compute_metrics(ws.y[score], proba, ws.classes)
+        # (a baseline fits on both parts of the split, i.e. the whole training side)
+        tr, es = inner_validation(ws, fold.train, fold.leakage_key, t.val_fraction, cfg.seed + k)
+        res, proba = fit_and_predict(cfg, ws, tr, es, fold.val)
+        epochs.append(len(res.history))
+        m = compute_metrics(ws.y[fold.val], proba, ws.classes)
         accs.append(m["accuracy"])
         bals.append(m["balanced_accuracy"])
     return {"acc": float(np.mean(accs)), "acc_sd": float(np.std(accs, ddof=1)), "bal": float(np.mean(bals)),

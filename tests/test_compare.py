@@ -90,9 +90,12 @@ def test_nested_tuning_never_reads_a_test_window(monkeypatch, tmp_path):
     ws = load_run_windows(cfg)
     tests = [set(f.test.tolist()) for f in make_folds(ws, "cross-subject", n_folds=3, val_fraction=tune.SCORE_FRACTION,
                                                        seed=cfg.seed)]
+    import biodecode.experiment as experiment
+
     read: list[set[int]] = []
-    real = tune.take_rows
-    monkeypatch.setattr(tune, "take_rows", lambda X, idx: read.append(set(np.asarray(idx).tolist())) or real(X, idx))
+    real = experiment.take_rows
+    monkeypatch.setattr(experiment, "take_rows",
+                        lambda X, idx: read.append(set(np.asarray(idx).tolist())) or real(X, idx))
     for name in ("eegnet", "ts-lr"):
         read.clear()
         cfg.model.name = name

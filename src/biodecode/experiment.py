@@ -122,6 +122,25 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     return report
 
 
+def fit_and_predict(config: RunConfig, ws: WindowSet, train: np.ndarray, val: np.ndarray, test: np.ndarray, *,
+                    on_epoch: Callable[[dict[str, float]], None] | None = None,
+                    loggers: list[Any] | None = None) -> tuple[FitResult, np.ndarray]:
+    """Fit ``config``'s model on windows ``train`` and return it with class probabilities
+    ``(len(test), n_classes)`` for windows ``test``. A network early-stops on ``val``; a classical
+    baseline has nothing to stop, so ``train`` and ``val`` together fit it."""
+    n_classes = len(ws.classes)
+    if is_baseline(config.model.name):
+        side = np.concatenate([train, val])
+        pipe = fit_baseline(make_baseline(config.model.name, ws.sfreq, **config.model.kwargs),
+                            take_rows(ws.X, side), ws.y[side])
+        return FitResult(model=pipe, history=[]), baseline_proba(pipe, take_rows(ws.X, test), n_classes)
+    model = create_model(config.model.name, ws.n_channels, ws.n_times, n_classes, sfreq=ws.sfreq, **config.model.kwargs)
+    # lazy row views: batches are read from the store as they are drawn, nothing is copied up front
+    res = fit(model, take_rows(ws.X, train), ws.y[train], take_rows(ws.X, val), ws.y[val], config.train,
+              n_classes=n_classes, on_epoch=on_epoch, loggers=loggers)
+    return res, predict_proba(res.model, take_rows(ws.X, test))
+
+
 def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Callable[[str], None],
                on_epoch: Callable[[int, int, dict[str, float]], None] | None, task: Task | None) -> dict[str, Any]:
     p = config.protocol
@@ -139,20 +158,8 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         t0 = time.perf_counter()
         seed_everything(config.seed + k)  # weight initialisation, shuffling and augmentation of this fold
         loggers = make_loggers(config.train.loggers, out, k, fold.name, title, config.to_dict())
-        if classical:  # no early stopping to feed: the whole training side (train + validation) fits it
-            side = np.concatenate([fold.train, fold.val])
-            pipe = fit_baseline(make_baseline(config.model.name, ws.sfreq, **config.model.kwargs),
-                                take_rows(ws.X, side), ws.y[side])
-            res = FitResult(model=pipe, history=[])
-            proba = baseline_proba(pipe, take_rows(ws.X, fold.test), n_classes)
-        else:
-            model = create_model(config.model.name, ws.n_channels, ws.n_times, n_classes, sfreq=ws.sfreq,
-                                 **config.model.kwargs)
-            # lazy row views: batches are read from the store as they are drawn, nothing is copied up front
-            res = fit(model, take_rows(ws.X, fold.train), ws.y[fold.train], take_rows(ws.X, fold.val), ws.y[fold.val],
-                      config.train, n_classes=n_classes,
-                      on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None, loggers=loggers)
-            proba = predict_proba(res.model, take_rows(ws.X, fold.test))
+        res, proba = fit_and_predict(config, ws, fold.train, fold.val, fold.test, loggers=loggers,
+                                     on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None)
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
         if per_record:
             metrics["per_record"] = record_metrics(ws.y[fold.test], proba, ws.groups("record")[fold.test], ws.classes,
