@@ -89,12 +89,7 @@ SECTIONS: dict[str, Section] = {
 
 def _config(section: Section, data_dir: str | None) -> RunConfig:
     d = section.config()
-    if d["data"].get("subjects") in (None, "local"):
-        from biodecode.datasets import get_dataset
-        from biodecode.loading import local_subjects
-
-        ds = get_dataset(d["data"]["dataset"], path=data_dir, **d["data"].get("dataset_kwargs", {}))
-        d["data"]["subjects"] = local_subjects(ds, d["data"]["task"])
+    d["data"]["subjects"] = d["data"].get("subjects") or ["local"]  # load_windows takes those present
     d["data"]["data_dir"] = data_dir
     d.setdefault("model", {"name": section.models[0]})
     d["model"]["name"] = section.models[0]
