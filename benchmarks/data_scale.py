@@ -7,7 +7,7 @@ back lazily) in its own environment, side by side in the same run.
 
 Each measurement runs in a fresh process from an empty store; peak RSS is sampled over that
 process and all its children (the build's workers) every 20 ms. The warm epoch draws shuffled
-batches of 64 windows from the stored windows into tensors, as a training loop does (best of 3
+batches of 64 windows from the stored windows into tensors, as a training loop does (best of 5
 epochs on both sides).
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BATCH = 64
-EPOCHS = 3  # the warm rate is the best of 3 epochs (a training loop runs many), on both sides
+EPOCHS = 5  # the warm rate is the best of 5 epochs (a training loop runs many), on both sides
 
 
 # ------------------------------------------------------------------ memory of a process tree
@@ -151,7 +151,7 @@ with tempfile.TemporaryDirectory() as save_dir:
                                          mapping={"T1": 0, "T2": 1}, preload=False, n_jobs=n_jobs)
         build = time.perf_counter() - t0
     rate = 0.0
-    for epoch in range(3):
+    for epoch in range(cmd["epochs"]):
         t0 = time.perf_counter()
         k = sum(len(x) for x, *_ in torch.utils.data.DataLoader(win, batch_size=64, shuffle=True))
         rate = max(rate, k / (time.perf_counter() - t0))
@@ -160,7 +160,7 @@ print(json.dumps({"build_s": build, "peak_rss_mb": peak.peak / 2**20, "windows":
 
 
 def run_peer(python: Path, files: list[str], n_jobs: int) -> dict[str, Any]:
-    proc = subprocess.run([str(python), "-c", PEER_SCRIPT, json.dumps({"files": files, "n_jobs": n_jobs}), str(HERE)],
+    proc = subprocess.run([str(python), "-c", PEER_SCRIPT, json.dumps({"files": files, "n_jobs": n_jobs, "epochs": EPOCHS}), str(HERE)],
                           capture_output=True, text=True, cwd=HERE)
     if proc.returncode:
         raise RuntimeError(f"braindecode measurement failed:\n{proc.stderr[-3000:]}")

@@ -9,10 +9,70 @@ folds stay lazy until a batch is drawn.
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
 from .errors import DataFormatError
+
+_PARALLEL_BYTES = 4 << 20  # a batch at least this big is copied by several threads
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _copy_pool() -> ThreadPoolExecutor | None:
+    """A process-wide pool of copy threads (one per core beyond this thread, at most 3), made
+    again after a fork (DataLoader workers); ``None`` on one core."""
+    global _pool
+    n = min(3, (os.cpu_count() or 1) - 1)
+    if n < 1:
+        return None
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(n, thread_name_prefix="biodecode-gather"))
+        return _pool[1]
+
+
+class _Recycler:
+    """Batch-sized output arrays handed out again once no one holds them.
+
+    A fresh multi-megabyte array per batch comes from ``mmap`` and costs a page fault per 4 KiB
+    page, which takes as long as the copy that fills it; the loader's batches all have one shape,
+    so a few buffers serve a whole epoch. A buffer is reused only when this list holds the last
+    reference to it (a tensor made with ``torch.from_numpy``, or any view, holds one).
+    """
+
+    def __init__(self, keep: int = 4, max_bytes: int = 256 << 20):
+        self.keep, self.max_bytes = keep, max_bytes
+        self._bufs: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def empty(self, shape: tuple[int, ...], dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        if int(np.prod(shape)) * dtype.itemsize > self.max_bytes:
+            return np.empty(shape, dtype)
+        with self._lock:
+            for i in range(len(self._bufs)):
+                # references: the list, and getrefcount's own argument
+                if sys.getrefcount(self._bufs[i]) == 2 and self._bufs[i].shape == shape and self._bufs[i].dtype == dtype:
+                    return self._bufs[i]
+            out = np.empty(shape, dtype)
+            self._bufs.append(out)
+            if len(self._bufs) > self.keep:
+                self._bufs.pop(0)
+            return out
+
+
+_recycler = _Recycler()
+
+
+def batch_buffer(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised array for one batch (``np.empty`` semantics), reusing a batch buffer of
+    the same shape that nothing references any more."""
+    return _recycler.empty(tuple(shape), dtype)
 
 
 class ConcatRows:
@@ -31,6 +91,9 @@ class ConcatRows:
             if p.shape[1:] != tail or p.dtype != dtype:
                 raise DataFormatError(f"ConcatRows: part {p.shape} {p.dtype} does not match {parts[0].shape} {dtype}")
         self.parts = parts
+        # plain ndarray views of the parts (no copy): indexing a np.memmap row builds a memmap
+        # object each time, which costs as much as copying a small window
+        self._views = [np.asarray(p) for p in parts]
         self._offsets = np.cumsum([0] + [len(p) for p in parts])
         total = int(self._offsets[-1])
         self.index = np.arange(total, dtype=np.int64) if index is None else np.asarray(index, dtype=np.int64)
@@ -54,21 +117,40 @@ class ConcatRows:
         return ConcatRows(self.parts, np.atleast_1d(self._rows(key)))
 
     def _gather(self, rows: np.ndarray) -> np.ndarray:
-        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        shape = (len(rows), *self.shape[1:])
+        out = batch_buffer(shape, self.dtype) if len(rows) <= 4096 else np.empty(shape, self.dtype)
         if len(rows) == 0:
             return out
         which = np.searchsorted(self._offsets, rows, side="right") - 1
         local = rows - self._offsets[which]
         if len(rows) <= 4096:  # a batch: one copy per row straight from the map into the output
-            parts = self.parts
-            for i, (p, r) in enumerate(zip(which.tolist(), local.tolist())):
-                out[i] = parts[p][r]
+            self._copy_rows(out, which.tolist(), local.tolist())
             return out
         for part in np.unique(which):
             sel = np.flatnonzero(which == part)
             order = np.argsort(local[sel], kind="stable")  # ascending reads are fastest on a memory map
-            out[sel[order]] = self.parts[part][local[sel][order]]
+            out[sel[order]] = self._views[part][local[sel][order]]
         return out
+
+    def _copy_rows(self, out: np.ndarray, which: list[int], local: list[int]) -> None:
+        """``out[i] = part[which[i]][local[i]]``; a big batch is split between copy threads (NumPy
+        releases the GIL while it copies, and one thread does not fill the memory bus)."""
+        views = self._views
+
+        def copy(lo: int, hi: int) -> None:
+            for i in range(lo, hi):
+                out[i] = views[which[i]][local[i]]
+
+        pool = _copy_pool() if out.nbytes >= _PARALLEL_BYTES and len(out) > 1 else None
+        if pool is None:
+            copy(0, len(out))
+            return
+        k = min(pool._max_workers + 1, len(out))
+        bounds = [len(out) * j // k for j in range(k + 1)]
+        jobs = [pool.submit(copy, bounds[j], bounds[j + 1]) for j in range(1, k)]
+        copy(bounds[0], bounds[1])
+        for j in jobs:
+            j.result()
 
     def __getitem__(self, key) -> np.ndarray:
         if isinstance(key, tuple):  # rows first, then the other axes on what was read
@@ -81,7 +163,7 @@ class ConcatRows:
         if np.ndim(rows) == 0:
             r = int(rows)
             part = int(np.searchsorted(self._offsets, r, side="right") - 1)
-            return np.asarray(self.parts[part][r - self._offsets[part]])
+            return np.asarray(self._views[part][r - self._offsets[part]])
         return self._gather(np.asarray(rows))
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..lazyarray import ConcatRows
+from ..lazyarray import ConcatRows, batch_buffer
 
 
 class WindowDataset(Dataset):
@@ -28,7 +28,7 @@ class WindowDataset(Dataset):
         if isinstance(self.X, ConcatRows):  # the store's lazy windows gather a batch in one pass
             return torch.from_numpy(self.X[order]), torch.from_numpy(self.y[order])
         sort = np.argsort(order)  # sorted reads are faster on a memory map
-        xs = np.empty((len(order),) + self.X.shape[1:], dtype=np.float32)
+        xs = batch_buffer((len(order),) + tuple(self.X.shape[1:]), np.float32)
         xs[sort] = self.X[order[sort]]
         return torch.from_numpy(xs), torch.from_numpy(self.y[order])
 
