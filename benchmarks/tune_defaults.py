@@ -51,7 +51,7 @@ def inner_scores(cfg: RunConfig, ws=None) -> dict[str, float]:
     folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=SCORE_FRACTION, seed=cfg.seed,
                        train_groups=p.train_groups, val_groups=p.val_groups, test_groups=p.test_groups,
                        group_key=p.group_key)
-    accs, bals, epochs = [], [], []
+    accs, bals, epochs, ys, probas = [], [], [], [], []
     for k, fold in enumerate(folds):
         seed_everything(cfg.seed + k)
         # the fold's validation groups score the candidate; early stopping gets its own groups,
@@ -63,14 +63,20 @@ def inner_scores(cfg: RunConfig, ws=None) -> dict[str, float]:
         m = compute_metrics(ws.y[fold.val], proba, ws.classes)
         accs.append(m["accuracy"])
         bals.append(m["balanced_accuracy"])
-    return {"acc": float(np.mean(accs)), "acc_sd": float(np.std(accs, ddof=1)), "bal": float(np.mean(bals)),
-            "epochs": float(np.mean(epochs)), "folds": len(folds)}
+        ys.append(ws.y[fold.val])
+        probas.append(proba)
+    pooled = compute_metrics(np.concatenate(ys), np.concatenate(probas), ws.classes)["per_class"]
+    return {"acc": float(np.mean(accs)), "acc_sd": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+            "bal": float(np.mean(bals)), "epochs": float(np.mean(epochs)), "folds": len(folds),
+            "per_class": {c: (v["recall"], v["precision"], v["support"]) for c, v in pooled.items()}}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="base run config (YAML)")
     ap.add_argument("--candidate", action="append", default=[], help="JSON overrides of the base config")
+    ap.add_argument("--per-class", nargs="*", default=[], metavar="CLASS",
+                    help="also print these classes' sensitivity / +P, pooled over the inner validation windows")
     args = ap.parse_args(argv)
     base = RunConfig.from_yaml(args.config).to_dict()
     cache: dict[str, object] = {}
@@ -83,6 +89,9 @@ def main(argv: list[str] | None = None) -> None:
         s = inner_scores(cfg, cache[key])
         print(f"{cfg.model.name:10s} inner-val acc {s['acc']:.3f} +- {s['acc_sd']:.3f}  bal {s['bal']:.3f}  "
               f"epochs {s['epochs']:.0f}  ({time.perf_counter() - t0:.0f} s, {s['folds']} folds)  {text}", flush=True)
+        for c in args.per_class:
+            se, pp, n = s["per_class"][c]
+            print(f"    {c}: Se {100 * se:.1f} / +P {100 * pp:.1f}  ({n} windows)", flush=True)
 
 
 if __name__ == "__main__":

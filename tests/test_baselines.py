@@ -106,6 +106,21 @@ def test_rr_morph_lda_needs_the_rr_channels_and_reads_them():
     assert f.shape == (2, 22)
     np.testing.assert_allclose(f[:, :5], [[0.8, 1.0, 0.9, 0.8 / 0.9, 1.0 / 0.9], [0.5, 1.2, 1.0, 0.5, 1.2]])
     assert f[1, 5:15].max() == pytest.approx(2.0)  # the R peak is among the QRS samples
+    # with the per-record relative RR channels after the absolute ones: three more features, read
+    X6 = np.concatenate([X, np.array([[0.9, 1.1, 1.0], [0.6, 1.3, 1.1]])[:, :, None] * np.ones((1, 1, 252))], axis=1)
+    f6 = beat_features(X6, 360.0, n_rr=6)
+    assert f6.shape == (2, 25)
+    np.testing.assert_allclose(f6[:, 22:], [[0.9, 1.1, 1.0], [0.6, 1.3, 1.1]])
+    np.testing.assert_allclose(f6[:, :5], f[:, :5])
+    # the run config's channel list reaches the pipeline; other lists are refused by name
+    from biodecode.baselines import RR_CHANNELS, RR_REL_CHANNELS, check_baseline, make_baseline
+
+    pipe = make_baseline("rr-morph-lda", 360.0, RR_CHANNELS + RR_REL_CHANNELS)
+    assert pipe.named_steps["features"].kw_args["n_rr"] == 6
+    assert make_baseline("rr-morph-lda", 360.0).named_steps["features"].kw_args["n_rr"] == 3
+    check_baseline("rr-morph-lda", {}, RR_CHANNELS + RR_REL_CHANNELS)
+    with pytest.raises(ConfigError, match="got \\['rr_pre_rel'"):
+        check_baseline("rr-morph-lda", {}, ["rr_pre_rel"])
 
 
 @pytest.mark.realdata

@@ -25,7 +25,7 @@ tolerances.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -129,14 +129,17 @@ def _td_lda(sfreq: float, threshold: float = 0.0) -> Pipeline:
 
 def beat_features(X: np.ndarray, sfreq: float, r_offset_s: float = 0.25, n_rr: int = 3) -> np.ndarray:
     """de Chazal-style features of heartbeat windows ``X (n, C, T)`` whose last ``n_rr`` channels
-    are the RR metadata channels (pre, post, local average RR in s; ``data.metadata_channels``) and
-    whose first channel is the ECG lead with the R peak ``r_offset_s`` after the window start.
+    are the RR metadata channels (pre, post, local average RR in s; with ``n_rr=6`` followed by the
+    same three divided by the record's mean RR; ``data.metadata_channels``) and whose first channel
+    is the ECG lead with the R peak ``r_offset_s`` after the window start.
 
-    Returns ``(n, 5 + 10 + 7)``: pre-RR, post-RR, local RR, pre/local and post/local (the ratios
-    normalise each patient's heart rate away); the QRS complex (R - 50 ms to R + 100 ms) at 10
-    samples; the T wave (R + 150 ms to R + 450 ms) at 7 samples; each relative to the beat's
-    baseline (the median of the window's first 100 ms)."""
+    Returns ``(n, 5 + 10 + 7)`` (``+ 3`` with ``n_rr=6``): pre-RR, post-RR, local RR, pre/local and
+    post/local (the ratios normalise each patient's heart rate away); the QRS complex (R - 50 ms to
+    R + 100 ms) at 10 samples; the T wave (R + 150 ms to R + 450 ms) at 7 samples; each relative to
+    the beat's baseline (the median of the window's first 100 ms); then the per-record relative RR."""
     X = np.asarray(X, dtype=np.float64)
+    if n_rr not in (3, 6):
+        raise ConfigError(f"rr-morph-lda: n_rr must be 3 (RR in s) or 6 (and relative to the record's mean), got {n_rr}")
     if X.ndim != 3 or X.shape[1] < n_rr + 1:
         raise DataFormatError(f"rr-morph-lda: expected beats with an ECG lead and {n_rr} RR channels, got {X.shape}")
     rr = X[:, -n_rr:, :].mean(axis=-1)
@@ -149,7 +152,10 @@ def beat_features(X: np.ndarray, sfreq: float, r_offset_s: float = 0.25, n_rr: i
         idx = np.clip(np.round(r + np.linspace(t0, t1, k) * sfreq).astype(int), 0, ecg.shape[1] - 1)
         return ecg[:, idx] - base
 
-    return np.column_stack([pre, post, local, pre / local, post / local, at(-0.05, 0.10, 10), at(0.15, 0.45, 7)])
+    cols = [pre, post, local, pre / local, post / local, at(-0.05, 0.10, 10), at(0.15, 0.45, 7)]
+    if n_rr == 6:
+        cols.append(rr[:, 3:6])
+    return np.column_stack(cols)
 
 
 class BalancedLDA(BaseEstimator):
@@ -171,18 +177,24 @@ class BalancedLDA(BaseEstimator):
         return self.lda_.predict(X)
 
 
-def _rr_morph_lda(sfreq: float, r_offset_s: float = 0.25) -> Pipeline:
+def _rr_morph_lda(sfreq: float, r_offset_s: float = 0.25, metadata_channels: Sequence[str] | None = None) -> Pipeline:
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    return Pipeline([("features", FunctionTransformer(beat_features, kw_args={"sfreq": sfreq, "r_offset_s": r_offset_s})),
+    n_rr = len(metadata_channels) if metadata_channels else len(RR_CHANNELS)
+    kw = {"sfreq": sfreq, "r_offset_s": r_offset_s, "n_rr": n_rr}
+    return Pipeline([("features", FunctionTransformer(beat_features, kw_args=kw)),
                      ("scale", StandardScaler()), ("lda", BalancedLDA())])
 
 
-#: The window metadata an ``rr-morph-lda`` run needs as channels (``data.metadata_channels``).
+#: The window metadata an ``rr-morph-lda`` run needs as channels (``data.metadata_channels``),
+#: optionally followed by the same intervals divided by the record's mean RR.
 RR_CHANNELS = ["rr_pre_s", "rr_post_s", "rr_local_s"]
+RR_REL_CHANNELS = ["rr_pre_rel", "rr_post_rel", "rr_local_rel"]
 
-#: Baselines that read window metadata appended as channels: name -> (columns, what they are).
-NEEDS_METADATA: dict[str, tuple[list[str], str]] = {"rr-morph-lda": (RR_CHANNELS, "the RR intervals")}
+#: Baselines that read window metadata appended as channels: name -> (the column lists it accepts,
+#: what they are). The pipeline is told which list the run has (``make_baseline(metadata_channels=)``).
+NEEDS_METADATA: dict[str, tuple[list[list[str]], str]] = {
+    "rr-morph-lda": ([RR_CHANNELS, RR_CHANNELS + RR_REL_CHANNELS], "the RR intervals")}
 
 #: name -> (builder(sfreq, **kwargs), signal family, reference)
 BASELINES: dict[str, tuple[Callable[..., Pipeline], str, str]] = {
@@ -203,18 +215,21 @@ def list_baselines() -> list[str]:
     return sorted(BASELINES)
 
 
-def make_baseline(name: str, sfreq: float, **kwargs: Any) -> Pipeline:
+def make_baseline(name: str, sfreq: float, metadata_channels: Sequence[str] | None = None, **kwargs: Any) -> Pipeline:
     """The unfitted pipeline ``name`` for windows at ``sfreq`` Hz; ``kwargs`` are its options
-    (e.g. ``n_components`` for ``csp-lda``). Unknown names and options are ConfigErrors."""
+    (e.g. ``n_components`` for ``csp-lda``); ``metadata_channels`` the run's metadata channels, for
+    the pipelines that read them (``NEEDS_METADATA``). Unknown names and options are ConfigErrors."""
     import inspect
 
     if name not in BASELINES:
         raise ConfigError(f"unknown baseline {name!r}; available: {', '.join(list_baselines())}")
     build = BASELINES[name][0]
-    allowed = [p for p in inspect.signature(build).parameters if p != "sfreq"]
+    allowed = [p for p in inspect.signature(build).parameters if p not in ("sfreq", "metadata_channels")]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ConfigError(f"baseline {name!r} has no option(s) {unknown}; it takes {allowed}")
+    if name in NEEDS_METADATA and metadata_channels:
+        kwargs["metadata_channels"] = list(metadata_channels)
     return build(float(sfreq), **kwargs)
 
 
@@ -229,10 +244,12 @@ def check_baseline(name: str, kwargs: dict[str, Any], metadata_channels: list[st
     """A run config's baseline settings, checked before any data is read: the name and options
     (as :func:`make_baseline` does) and the metadata channels the pipeline reads."""
     make_baseline(name, 100.0, **kwargs)
-    if name in NEEDS_METADATA and metadata_channels != NEEDS_METADATA[name][0]:
-        cols, what = NEEDS_METADATA[name]
+    if name in NEEDS_METADATA and list(metadata_channels) not in NEEDS_METADATA[name][0]:
+        options, what = NEEDS_METADATA[name]
+        cols = options[0]
         raise ConfigError(f"{name} reads {what} from metadata channels: set data.metadata_channels={cols} "
-                          f"(--set data.metadata_channels=[{','.join(cols)}]), got {metadata_channels}")
+                          f"(--set data.metadata_channels=[{','.join(cols)}])"
+                          + "".join(f" or {o}" for o in options[1:]) + f", got {metadata_channels}")
 
 
 def fit_baseline(pipeline: Pipeline, X: Any, y: np.ndarray) -> Pipeline:

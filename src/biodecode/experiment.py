@@ -131,7 +131,8 @@ def fit_and_predict(config: RunConfig, ws: WindowSet, train: np.ndarray, val: np
     n_classes = len(ws.classes)
     if is_baseline(config.model.name):
         side = np.concatenate([train, val])
-        pipe = fit_baseline(make_baseline(config.model.name, ws.sfreq, **config.model.kwargs),
+        pipe = fit_baseline(make_baseline(config.model.name, ws.sfreq, config.data.metadata_channels,
+                                          **config.model.kwargs),
                             take_rows(ws.X, side), ws.y[side])
         return FitResult(model=pipe, history=[]), baseline_proba(pipe, take_rows(ws.X, test), n_classes)
     model = create_model(config.model.name, ws.n_channels, ws.n_times, n_classes, sfreq=ws.sfreq, **config.model.kwargs)
