@@ -61,6 +61,10 @@ def test_class_weights_balance_imbalanced_labels():
     assert torch.allclose(w, torch.tensor([100 / 180, 100 / 20]))
     assert class_weights_for(np.array([0, 1]), 2, "none") is None
     assert class_weights_for(np.array([0, 0]), 3, "balanced")[1] == 0  # absent class
+    sq = class_weights_for(np.array([0] * 90 + [1] * 10), 2, "sqrt")
+    assert torch.allclose(sq, torch.tensor([100 / 180, 100 / 20]).sqrt())
+    with pytest.raises(ConfigError, match="class_weights must be"):
+        TrainConfig(class_weights="inverse")
 
 
 def test_model_file_round_trip_and_atomicity(tmp_path, windows):

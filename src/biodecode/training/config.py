@@ -91,8 +91,8 @@ class TrainConfig:
 
     max_epochs/batch_size: the loop; lr/weight_decay: AdamW; scheduler: ``"cosine"``,
     ``"plateau"`` or ``"none"``; patience: early stopping on validation loss (best weights are
-    restored); class_weights: ``"balanced"`` (inverse frequency) or ``"none"``; grad_clip: max
-    gradient norm (0 = off); precision: ``"auto"`` (bf16/16 mixed on GPU, 32 on CPU) or a
+    restored); class_weights: ``"balanced"`` (inverse frequency), ``"sqrt"`` (its square root)
+    or ``"none"``; grad_clip: max gradient norm (0 = off); precision: ``"auto"`` (bf16/16 mixed on GPU, 32 on CPU) or a
     Lightning precision; val_fraction: share of the training side held out for early stopping;
     augment: list of augmentation steps (see :mod:`biodecode.training.augment`); accelerator,
     devices, strategy, num_nodes: passed to Lightning; seed: the one seed of the run;
@@ -129,8 +129,8 @@ class TrainConfig:
         check_fields(self, "train")
         if self.scheduler not in {"cosine", "plateau", "none"}:
             raise ConfigError(f"train.scheduler must be 'cosine', 'plateau' or 'none', got {self.scheduler!r}")
-        if self.class_weights not in {"balanced", "none"}:
-            raise ConfigError(f"train.class_weights must be 'balanced' or 'none', got {self.class_weights!r}")
+        if self.class_weights not in {"balanced", "sqrt", "none"}:
+            raise ConfigError(f"train.class_weights must be 'balanced', 'sqrt' or 'none', got {self.class_weights!r}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"train.val_fraction must be in [0, 1), got {self.val_fraction}")
         for name in ("max_epochs", "batch_size", "num_nodes"):

@@ -103,11 +103,15 @@ def resolve_precision(precision: str) -> str:
 
 
 def class_weights_for(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor | None:
-    """Inverse-frequency weights ``n / (K * count_k)``; classes absent from ``y`` get weight 0."""
+    """``"balanced"``: inverse-frequency weights ``n / (K * count_k)``; ``"sqrt"``: their square
+    root (a rare class counts more, but less than balanced: fewer false alarms of it); classes
+    absent from ``y`` get weight 0; ``"none"``: ``None``."""
     if mode == "none":
         return None
     counts = np.bincount(np.asarray(y), minlength=n_classes).astype(np.float64)
     w = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
+    if mode == "sqrt":
+        w = np.sqrt(w)
     return torch.tensor(w, dtype=torch.float32)
 
 
