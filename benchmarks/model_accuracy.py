@@ -2,6 +2,7 @@
 
     BIODECODE_DATA_DIR=../shared/data python -m benchmarks.model_accuracy [--sections NAME ...]
         [--seeds 0] [--results benchmarks/accuracy_results] [--out docs/accuracy.md] [--render-only]
+        [--models NAME ...]   # only these models, merged into the section's stored results
 
 Each section is one ``biodecode compare`` (:func:`biodecode.evaluation.compare.compare_models`):
 several models, one dataset, task and protocol, per-subject scores and paired Wilcoxon tests. The
@@ -56,7 +57,7 @@ EEG_TEXT = ("early stopping off (a fixed budget of epochs on every training subj
 SECTIONS: dict[str, Section] = {
     "eeg-imagery-loso": Section(
         "PhysioNet MI, imagined left vs right fist, leave one subject out", "eeg-mi-cross-subject.yaml",
-        ["shallow", "eegnet", "ts-lr", "csp-lda", "mdm"],
+        ["shallow", "eegnet", "fbcnet", "ts-lr", "csp-lda", "mdm"],
         "leave-one-subject-out over every subject present; " + EEG_TEXT,
         published=["EEGNet 82.4% cross-subject with 105 subjects (Wang et al. 2020): not comparable, 7x more "
                    "training subjects; MOABB (Jayaram & Barachant 2018) finds tangent-space pipelines ahead of deep "
@@ -96,14 +97,29 @@ def _config(section: Section, data_dir: str | None) -> RunConfig:
     return RunConfig.from_dict(d).validate()
 
 
-def measure(name: str, seeds: list[int], results: Path, data_dir: str | None) -> None:
-    """Run one section and keep its comparison, per-class metrics and plots."""
+def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, only: list[str] | None = None) -> None:
+    """Run one section and keep its comparison, per-class metrics and plots. With ``only``, run just
+    those models (with the section's first baseline beside a lone model, as a check that it
+    reproduces) and merge them into the section's stored comparison, whose other models are kept."""
+    from biodecode.baselines import is_baseline
+    from biodecode.evaluation.compare import merge_reports, write_comparison
+
     section = SECTIONS[name]
+    stored = results / f"{name}.json"
+    models = section.models
+    if only:
+        unknown = [m for m in only if m not in section.models]
+        if unknown:
+            raise SystemExit(f"{name}: {unknown} are not among the section's models {section.models}")
+        if not stored.exists():
+            raise SystemExit(f"{name}: --models merges into {stored}, which does not exist; measure the section first")
+        anchor = next(m for m in section.models if is_baseline(m))
+        models = list(only) if len(only) > 1 else [only[0], anchor] if only[0] != anchor else [anchor, section.models[0]]
     cfg = _config(section, data_dir)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / name
-        rep = compare_models(cfg, section.models, out, seeds=seeds, progress=lambda m: print(m, flush=True))
+        rep = compare_models(cfg, models, out, seeds=seeds, progress=lambda m: print(m, flush=True))
         per_class, selection = {}, {}
         for model, runs in rep["runs"].items():
             folds = [f for r in runs for f in json.loads((out / r / "metrics.json").read_text())["folds"]]
@@ -112,12 +128,25 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None) ->
                                            for f in folds) / max(1, sum(f["metrics"]["per_class"][c]["support"] for f in folds))
                                     for k in ("recall", "precision")}
                                 for c in section.per_class if c in rep.get("classes", section.per_class)}
+        rep.update(per_class_pooled=per_class, selection=selection, config=cfg.to_dict(),
+                   measured=time.strftime("%Y-%m-%d"), wall_seconds=time.perf_counter() - t0)
+        if only:
+            old = json.loads(stored.read_text())
+            for m in rep["models"]:
+                if m in old["models"] and rep["per_subject"][m] != old["per_subject"][m]:
+                    print(f"note: {m} scores differently from the stored comparison (mean {rep['summary'][m]['mean']:.3f} "
+                          f"vs {old['summary'][m]['mean']:.3f}); the new run replaces it", flush=True)
+            merged = merge_reports(old, rep)
+            for key in ("per_class_pooled", "selection"):
+                merged[key] = {**old.get(key, {}), **rep[key]}
+            merged["measured"] = f"{old['measured']} (+ {', '.join(only)} on {rep['measured']})"
+            merged["wall_seconds"] = old.get("wall_seconds", 0.0) + rep["wall_seconds"]
+            rep = merged
+            write_comparison(out, rep)
         img = ROOT / "docs" / "img" / "accuracy"
         img.mkdir(parents=True, exist_ok=True)
         for plot in ("scores.png", "paired.png"):
             shutil.copyfile(out / plot, img / f"{name}-{plot}")
-    rep.update(per_class_pooled=per_class, selection=selection, config=cfg.to_dict(), measured=time.strftime("%Y-%m-%d"),
-               wall_seconds=time.perf_counter() - t0)
     results.mkdir(parents=True, exist_ok=True)
     tmp_path = results / f".{name}.json.tmp"
     tmp_path.write_text(json.dumps(rep, indent=1))
@@ -223,11 +252,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "accuracy_results"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "accuracy.md"))
     ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--models", nargs="+", help="measure only these models of the section and merge them into its "
+                                                "stored results (the other models' results are kept)")
     args = ap.parse_args(argv)
     results = Path(args.results)
     if not args.render_only:
         for name in args.sections:
-            measure(name, args.seeds, results, args.data_dir)
+            measure(name, args.seeds, results, args.data_dir, args.models)
             Path(args.out).write_text(render(results))  # the document follows every finished section
     text = render(results)
     Path(args.out).write_text(text)

@@ -28,7 +28,7 @@ from biodecode.config import RunConfig
 from biodecode.evaluation import make_folds
 from biodecode.evaluation.protocols import inner_validation
 from biodecode.evaluation.metrics import compute_metrics
-from biodecode.experiment import fit_and_predict, load_run_windows
+from biodecode.experiment import fill_dataset_split, fit_and_predict, load_run_windows
 from biodecode.training import seed_everything
 
 
@@ -46,7 +46,8 @@ def _merge(base: dict, over: dict) -> dict:
 def inner_scores(cfg: RunConfig, ws=None) -> dict[str, float]:
     """Inner-validation accuracy of ``cfg`` over its protocol's outer folds (test folds unread)."""
     ws = ws if ws is not None else load_run_windows(cfg)
-    p, t = cfg.protocol, cfg.train
+    cfg = copy.deepcopy(cfg)
+    p, t = fill_dataset_split(cfg), cfg.train
     # the scoring groups are held out at a fixed share whatever the candidate's own val_fraction
     folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=SCORE_FRACTION, seed=cfg.seed,
                        train_groups=p.train_groups, val_groups=p.val_groups, test_groups=p.test_groups,

@@ -10,7 +10,7 @@ from scipy.stats import wilcoxon
 from biodecode.cli import main
 from biodecode.config import RunConfig
 from biodecode.errors import ConfigError
-from biodecode.evaluation.compare import compare_models, paired_test, per_subject_accuracy
+from biodecode.evaluation.compare import compare_models, merge_reports, paired_test, per_subject_accuracy, write_comparison
 
 
 def test_paired_test_matches_scipy_and_signs_the_effect():
@@ -51,6 +51,32 @@ def test_compare_runs_every_model_and_seed_and_tests_them_per_subject(tmp_path):
     assert "SYNTHETIC" in md and "no two-sided Wilcoxon p-value can fall below 0.05" in md
     with pytest.raises(ConfigError, match="already holds a comparison"):
         compare_models(_config(), ["eegnet", "ts-lr"], out)
+
+
+def test_a_model_joins_a_comparison_without_re_running_the_others(tmp_path):
+    old = compare_models(_config(), ["ts-lr", "csp-lda"], tmp_path / "a")
+    new = compare_models(_config(), ["mdm", "ts-lr"], tmp_path / "b")
+    merged = merge_reports(old, new)
+    assert merged["models"] == ["ts-lr", "csp-lda", "mdm"]
+    assert merged["per_subject"]["csp-lda"] == old["per_subject"]["csp-lda"]
+    assert merged["per_subject"]["mdm"] == new["per_subject"]["mdm"] and merged["runs"]["mdm"] == ["mdm-seed0"]
+    assert merged["per_subject"]["ts-lr"] == old["per_subject"]["ts-lr"]  # a deterministic pipeline, run twice
+    pairs = {(t["a"], t["b"]): t for t in merged["tests"]}
+    assert set(pairs) == {("ts-lr", "csp-lda"), ("ts-lr", "mdm"), ("csp-lda", "mdm")}
+    subjects = merged["subjects"]
+    expected = paired_test(np.array([merged["per_subject"]["csp-lda"][s] for s in subjects]),
+                           np.array([merged["per_subject"]["mdm"][s] for s in subjects]))
+    assert pairs[("csp-lda", "mdm")] == {"a": "csp-lda", "b": "mdm", **expected}
+    write_comparison(tmp_path / "merged", merged)
+    assert "`mdm`" in (tmp_path / "merged" / "compare.md").read_text()
+    other = json.loads(json.dumps(new))
+    other["protocol"] = "within-subject"
+    with pytest.raises(ConfigError, match="differ in protocol"):
+        merge_reports(old, other)
+    other = json.loads(json.dumps(new))
+    other["subjects"] = other["subjects"][:2]
+    with pytest.raises(ConfigError, match="different subjects"):
+        merge_reports(old, other)
 
 
 def test_predictions_cover_every_test_window_once(tmp_path):

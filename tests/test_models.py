@@ -229,3 +229,23 @@ def test_atcnet_matches_the_authors_layout():
         torch.testing.assert_close(paper_order(x), m(x), rtol=1e-4, atol=1e-5)
     with pytest.raises(ConfigError, match="n_times must be >= 280"):
         create_model("atcnet", 8, 250, 2)
+
+
+def test_fbcnet_matches_the_paper_layout_and_its_bands_pass_their_frequencies():
+    model = create_model("fbcnet", 22, 1000, 4, sfreq=250.0)  # BCI IV-2a, 4 s, as in the paper
+    assert model.bands == [(f, f + 4.0) for f in range(4, 40, 4)] and model.n_segments == 4
+    # per band 32 spatial filters over 22 electrodes (+ bias), BN, then 9 * 32 * 4 log-variances -> 4 classes
+    assert count_parameters(model) == 9 * 32 * (22 + 1) + 2 * 9 * 32 + (9 * 32 * 4 + 1) * 4
+    assert model.spatial.max_norm == 2.0 and model.classifier.max_norm == 0.5
+    assert not any(p is model.fir for p in model.parameters())  # the filter bank is fixed
+    # a 10 Hz sine comes out of the 8-12 Hz filter, barely out of the others
+    t = torch.arange(1000) / 250.0
+    x = torch.sin(2 * torch.pi * 10.0 * t)[None, None, :]
+    with torch.no_grad():
+        out = torch.nn.functional.conv1d(x, model.fir, padding=model.fir.shape[-1] // 2)[0, :, 200:-200]
+    power = (out ** 2).mean(dim=-1)
+    assert power.argmax() == 1 and power[1] > 0.4 and (power[[0, 2, 3, 4, 5, 6, 7, 8]] < 0.1 * power[1]).all()
+    # bands above Nyquist are dropped; none left is an error
+    assert len(create_model("fbcnet", 8, 200, 2, sfreq=50.0).bands) == 5  # 4-8 ... 20-24 Hz
+    with pytest.raises(ConfigError, match="no band"):
+        create_model("fbcnet", 8, 200, 2, sfreq=8.0)

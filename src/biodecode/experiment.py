@@ -15,8 +15,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .config import RunConfig
-from .datasets import Task, get_dataset
+from .config import ProtocolConfig, RunConfig
+from .datasets import Dataset, Task, get_dataset
 from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, summarize
 from .evaluation.metrics import record_metrics
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
@@ -95,12 +95,8 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     require_loggers(config.train.loggers)
     out = Path(out_dir)
     check_run_dir(out, overwrite)  # before any work
-    p = config.protocol
     ds = get_dataset(config.data.dataset, path=config.data.data_dir, **config.data.dataset_kwargs)
-    if p.train_groups is None and p.test_groups is None:
-        fixed = ds.splits.get(p.name)
-        if fixed is not None:  # the dataset's standard split, e.g. MIT-BIH DS1 -> DS2
-            p.train_groups, p.test_groups = list(fixed[0]), list(fixed[1])
+    p = fill_dataset_split(config, ds)
     ws = windows if windows is not None else load_run_windows(config, progress=data_progress)
     if config.data.preprocessing is None:
         config.data.preprocessing = ws.info.get("preprocessing", [])
@@ -120,6 +116,18 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
         raise
     set_status(out, "done", accuracy=report["summary"].get("accuracy", {}).get("mean"))
     return report
+
+
+def fill_dataset_split(config: RunConfig, ds: Dataset | None = None) -> ProtocolConfig:
+    """``config.protocol`` (changed in place and returned) with the dataset's standard split for
+    the protocol filled in when no groups were given, e.g. MIT-BIH DS1 -> DS2 for ``inter-patient``."""
+    p = config.protocol
+    if p.train_groups is None and p.test_groups is None:
+        ds = ds or get_dataset(config.data.dataset, path=config.data.data_dir, **config.data.dataset_kwargs)
+        fixed = ds.splits.get(p.name)
+        if fixed is not None:
+            p.train_groups, p.test_groups = list(fixed[0]), list(fixed[1])
+    return p
 
 
 def fit_and_predict(config: RunConfig, ws: WindowSet, train: np.ndarray, val: np.ndarray, test: np.ndarray, *,

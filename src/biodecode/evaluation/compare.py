@@ -131,13 +131,46 @@ def compare_models(
                   if k in ("max_epochs", "batch_size", "lr", "weight_decay", "scheduler", "patience", "augment",
                            "class_weights", "val_fraction")},
     }
+    write_comparison(out, report)
+    say(f"compare: report in {out / 'compare.md'}")
+    return report
+
+
+def _scores(report: dict[str, Any]) -> pd.DataFrame:
+    """Per-subject scores ``(subjects, models)`` of a report, in its subject order."""
+    return pd.DataFrame(report["per_subject"]).loc[report["subjects"], report["models"]]
+
+
+def write_comparison(out_dir: str | Path, report: dict[str, Any]) -> None:
+    """Write ``compare.json``, ``compare.md``, ``scores.png`` and ``paired.png`` for ``report``."""
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    scores = _scores(report)
     write_json(out / "compare.json", report)
     write_text_atomic(out / "compare.md", _markdown(report, scores))
     _score_plot(out / "scores.png", scores, report)
-    _paired_plot(out / "paired.png", scores, models, report)
-    say(f"compare: report in {out / 'compare.md'}")
-    return report
+    _paired_plot(out / "paired.png", scores, report["models"], report)
+
+
+def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """One report from two comparisons of the same dataset, task, protocol, seeds, subjects and
+    training settings: the models of ``old`` then those only in ``new`` (a model in both takes
+    ``new``'s results), with every paired test recomputed. Lets a model join a comparison without
+    re-running the others. Raises ConfigError when the two were not run alike."""
+    for key in ("dataset", "task", "protocol", "seeds", "train", "synthetic"):
+        if old.get(key) != new.get(key):
+            raise ConfigError(f"compare: cannot merge comparisons that differ in {key}: {old.get(key)} vs {new.get(key)}")
+    if sorted(old["subjects"]) != sorted(new["subjects"]):
+        raise ConfigError(f"compare: cannot merge comparisons of different subjects: {old['subjects']} vs {new['subjects']}")
+    out = copy.deepcopy(old)
+    models = list(old["models"]) + [m for m in new["models"] if m not in old["models"]]
+    out["models"] = models
+    for key in ("per_subject", "runs", "summary", "cost"):
+        out[key] = {m: (new[key][m] if m in new["models"] else old[key][m]) for m in models}
+    scores = _scores(out)
+    out["tests"] = [{"a": a, "b": b, **paired_test(scores[a].to_numpy(), scores[b].to_numpy())}
+                    for a, b in combinations(models, 2)]
+    return out
 
 
 def _fmt_p(p: float | None) -> str:

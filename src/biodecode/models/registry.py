@@ -13,6 +13,7 @@ from .convnets import Deep4, ShallowConvNet
 from .eegnet import EEGNet
 from .eegnex import EEGNeX
 from .emg import EMGFeatureNet
+from .fbcnet import FBCNet
 from .recurrent import LSTMNet
 from .resnet1d import ResNet1d
 from .tcnet import EEGTCNet
@@ -45,6 +46,7 @@ register_model("atcnet", ATCNet, "ATCNet (attention + TCN over 5 sliding windows
 register_model("lstm", LSTMNet, "biLSTM, attention pooling, conv front end for long windows")
 register_model("transformer", TransformerNet, "pre-norm Transformer encoder, patch embedding, class token")
 register_model("conformer", EEGConformer, "EEG Conformer")
+register_model("fbcnet", FBCNet, "FBCNet (9 bands of 4 Hz, 32 spatial filters each, log-variance of 4 segments)")
 register_model("emgnet", EMGFeatureNet, "learned time-domain features for short sEMG windows")
 register_model("resnet1d", ResNet1d, "xresnet1d18-style 1-D ResNet")
 
