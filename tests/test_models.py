@@ -237,6 +237,9 @@ def test_fbcnet_matches_the_paper_layout_and_its_bands_pass_their_frequencies():
     # per band 32 spatial filters over 22 electrodes (+ bias), BN, then 9 * 32 * 4 log-variances -> 4 classes
     assert count_parameters(model) == 9 * 32 * (22 + 1) + 2 * 9 * 32 + (9 * 32 * 4 + 1) * 4
     assert model.spatial.max_norm == 2.0 and model.classifier.max_norm == 0.5
+    # band signals end at 40 Hz: every 3rd sample at 250 Hz keeps them below the new Nyquist (41.7 Hz)
+    assert model.stride == 3 and model.seg_len == 334 // 4
+    assert create_model("fbcnet", 8, 200, 2, sfreq=50.0).stride == 1
     assert not any(p is model.fir for p in model.parameters())  # the filter bank is fixed
     # a 10 Hz sine comes out of the 8-12 Hz filter, barely out of the others
     t = torch.arange(1000) / 250.0

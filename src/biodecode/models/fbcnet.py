@@ -34,8 +34,9 @@ def fir_bank(bands: list[tuple[float, float]], sfreq: float, filter_s: float) ->
 
 
 class FBCNet(BiosignalModel):
-    """Fixed FIR filter bank -> per-band depthwise spatial conv (``m`` filters, max-norm 2) -> BN ->
-    swish -> log-variance over ``n_segments`` stretches -> Linear (max-norm 0.5).
+    """Fixed FIR filter bank (its outputs kept at every ``stride``-th sample, the most that keeps
+    the top band below Nyquist: 2 at 160 Hz) -> per-band depthwise spatial conv (``m`` filters,
+    max-norm 2) -> BN -> swish -> log-variance over ``n_segments`` stretches -> Linear (max-norm 0.5).
 
     Input ``(batch, channels, samples)``; needs ``sfreq`` (Hz) to design the bands. Bands reaching
     the Nyquist frequency are dropped."""
@@ -47,7 +48,9 @@ class FBCNet(BiosignalModel):
         signals=("eeg",),
         deviations="the filter bank is part of the network (fixed zero-phase FIR filters of about 1 s, Hamming "
                    "window) instead of Chebyshev type II filtering before it, so a saved model takes the same "
-                   "windows as every other model; the output is logits (the paper's LogSoftmax is in the loss)",
+                   "windows as every other model; the variances are taken on every k-th sample of the band "
+                   "signals (k = 2 at 160 Hz: their top edge stays below the new Nyquist frequency), which halves "
+                   "the cost; the output is logits (the paper's LogSoftmax is in the loss)",
     )
 
     def __init__(self, n_channels: int, n_times: int, n_classes: int, sfreq: float | None = 160.0, *,
@@ -64,19 +67,26 @@ class FBCNet(BiosignalModel):
         self.bands, self.m, self.n_segments = kept, m, n_segments
         taps = torch.from_numpy(fir_bank(kept, sf, filter_s))
         self.register_buffer("fir", taps[:, None, :])  # (n_bands, 1, n_taps): not trained
+        # the band outputs hold nothing above the top band's edge: every `stride`-th sample keeps them
+        # (the new Nyquist frequency is at or above it), and the variances are taken on those samples
+        self.stride = max(1, int(sf // (2 * max(hi for _, hi in kept))))
+        n_out = (n_times - 1) // self.stride + 1
+        if n_out < n_segments:
+            raise ConfigError(f"fbcnet: the window's {n_times} samples give {n_out} after the filter bank's decimation "
+                              f"by {self.stride}, fewer than n_segments={n_segments}")
         nb = len(kept)
         self.spatial = MaxNormConv2d(nb, m * nb, (n_channels, 1), groups=nb, bias=True, max_norm=2.0)
         self.bn = nn.BatchNorm2d(m * nb)
         self.act = nn.SiLU()  # swish
-        self.seg_len = n_times // n_segments
+        self.seg_len = n_out // n_segments
         self.classifier = MaxNormLinear(m * nb * n_segments, n_classes, max_norm=0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         b, c, t = x.shape
         pad = self.fir.shape[-1] // 2
-        z = nn.functional.conv1d(x.reshape(b * c, 1, t), self.fir, padding=pad)  # (B*C, bands, T)
-        z = z.reshape(b, c, -1, t).transpose(1, 2)  # (B, bands, C, T)
+        z = nn.functional.conv1d(x.reshape(b * c, 1, t), self.fir, padding=pad, stride=self.stride)  # (B*C, bands, T')
+        z = z.reshape(b, c, z.shape[1], z.shape[2]).transpose(1, 2)  # (B, bands, C, T')
         z = self.act(self.bn(self.spatial(z)))  # (B, m*bands, 1, T)
         z = z[..., : self.seg_len * self.n_segments].reshape(b, z.shape[1], self.n_segments, self.seg_len)
         centred = z - z.mean(dim=-1, keepdim=True)
