@@ -227,6 +227,8 @@ def render(results: Path) -> str:
                 lines += ["", f"Model selection of `{m}`: kept epoch {kept} (of {', '.join(map(str, sel['epochs_run']))} "
                               f"run); validation loss / accuracy by epoch: {curve}."]
         pairs = [t for t in rep["tests"] if is_baseline(t["b"]) and not is_baseline(t["a"])]
+        pairs += [{**t, "a": t["b"], "b": t["a"], "mean_diff": -t["mean_diff"], "r": None if t["r"] is None else -t["r"]}
+                  for t in rep["tests"] if is_baseline(t["a"]) and not is_baseline(t["b"])]  # network first
         if pairs and len(rep["subjects"]) > 1:
             lines += ["", "| network | baseline | mean difference | p (Wilcoxon) | r | subjects |", "|---|---|---|---|---|---|"]
             for t in pairs:

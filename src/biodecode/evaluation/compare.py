@@ -246,7 +246,7 @@ def _paired_plot(path: Path, scores: pd.DataFrame, models: list[str], rep: dict[
     import matplotlib.pyplot as plt
 
     others = models[1:]
-    fig, axes = plt.subplots(1, len(others), figsize=(3.6 * len(others), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(others), figsize=(max(3.6 * len(others), 5.5), 3.8), squeeze=False)
     for ax, m in zip(axes[0], others):
         ax.scatter(scores[models[0]], scores[m], s=20)
         ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
