@@ -57,7 +57,7 @@ EEG_TEXT = ("early stopping off (a fixed budget of epochs on every training subj
 SECTIONS: dict[str, Section] = {
     "eeg-imagery-loso": Section(
         "PhysioNet MI, imagined left vs right fist, leave one subject out", "eeg-mi-cross-subject.yaml",
-        ["shallow", "eegnet", "fbcnet", "ts-lr", "csp-lda", "mdm"],
+        ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "ts-lr", "csp-lda", "mdm"],
         "leave-one-subject-out over every subject present; " + EEG_TEXT,
         published=["EEGNet 82.4% cross-subject with 105 subjects (Wang et al. 2020): not comparable, 7x more "
                    "training subjects; MOABB (Jayaram & Barachant 2018) finds tangent-space pipelines ahead of deep "
