@@ -114,8 +114,10 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
             raise SystemExit(f"{name}: {unknown} are not among the section's models {section.models}")
         if not stored.exists():
             raise SystemExit(f"{name}: --models merges into {stored}, which does not exist; measure the section first")
-        anchor = next(m for m in section.models if is_baseline(m))
-        models = list(only) if len(only) > 1 else [only[0], anchor] if only[0] != anchor else [anchor, section.models[0]]
+        models = list(only)
+        if len(models) == 1:  # compare needs two: add the section's first baseline (or, for a baseline, its first model)
+            anchor = next(m for m in section.models if is_baseline(m))
+            models.append(anchor if models[0] != anchor else section.models[0])
     cfg = _config(section, data_dir)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

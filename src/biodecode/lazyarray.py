@@ -19,20 +19,20 @@ import numpy as np
 from .errors import DataFormatError
 
 _PARALLEL_BYTES = 4 << 20  # a batch at least this big is copied by several threads
+_COPY_THREADS = min(3, (os.cpu_count() or 1) - 1)  # one per core beyond the caller's, at most 3
 _pool: tuple[int, ThreadPoolExecutor] | None = None
 _pool_lock = threading.Lock()
 
 
 def _copy_pool() -> ThreadPoolExecutor | None:
-    """A process-wide pool of copy threads (one per core beyond this thread, at most 3), made
-    again after a fork (DataLoader workers); ``None`` on one core."""
+    """The process-wide pool of ``_COPY_THREADS`` copy threads, made again after a fork
+    (DataLoader workers); ``None`` on one core."""
     global _pool
-    n = min(3, (os.cpu_count() or 1) - 1)
-    if n < 1:
+    if _COPY_THREADS < 1:
         return None
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():
-            _pool = (os.getpid(), ThreadPoolExecutor(n, thread_name_prefix="biodecode-gather"))
+            _pool = (os.getpid(), ThreadPoolExecutor(_COPY_THREADS, thread_name_prefix="biodecode-gather"))
         return _pool[1]
 
 
@@ -145,7 +145,7 @@ class ConcatRows:
         if pool is None:
             copy(0, len(out))
             return
-        k = min(pool._max_workers + 1, len(out))
+        k = min(_COPY_THREADS + 1, len(out))
         bounds = [len(out) * j // k for j in range(k + 1)]
         jobs = [pool.submit(copy, bounds[j], bounds[j + 1]) for j in range(1, k)]
         copy(bounds[0], bounds[1])

@@ -29,7 +29,7 @@ def _fold_bn_into_linear(bn: nn.modules.batchnorm._BatchNorm, linear: nn.Linear)
     t = beta - mean s (BatchNorm in eval mode on ``(batch, features)``)."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     shift = bn.bias - bn.running_mean * scale
-    bias = linear.bias if linear.bias is not None else torch.zeros(linear.out_features)
+    bias = linear.bias if linear.bias is not None else linear.weight.new_zeros(linear.out_features)
     new_bias = bias + linear.weight @ shift
     linear.weight.mul_(scale[None, :])
     linear.bias = nn.Parameter(new_bias)

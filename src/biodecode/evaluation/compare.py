@@ -116,7 +116,7 @@ def compare_models(
     scores = scores.loc[sorted(scores.index, key=lambda s: (len(s), s))]
     seed_sd = {m: float(pd.concat(s, axis=1).mean(axis=0).std(ddof=1)) if len(s) > 1 else None
                for m, s in per_seed.items()}
-    tests = [{"a": a, "b": b, **paired_test(scores[a].to_numpy(), scores[b].to_numpy())} for a, b in combinations(models, 2)]
+    tests = _paired_tests(scores, models)
     p = config.protocol
     report = {
         "dataset": config.data.dataset, "task": config.data.task, "protocol": p.name, "seeds": list(map(int, seeds)),
@@ -134,6 +134,11 @@ def compare_models(
     write_comparison(out, report)
     say(f"compare: report in {out / 'compare.md'}")
     return report
+
+
+def _paired_tests(scores: pd.DataFrame, models: list[str]) -> list[dict[str, Any]]:
+    """:func:`paired_test` of every pair of ``models`` (columns of ``scores``), in list order."""
+    return [{"a": a, "b": b, **paired_test(scores[a].to_numpy(), scores[b].to_numpy())} for a, b in combinations(models, 2)]
 
 
 def _scores(report: dict[str, Any]) -> pd.DataFrame:
@@ -167,9 +172,7 @@ def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     out["models"] = models
     for key in ("per_subject", "runs", "summary", "cost"):
         out[key] = {m: (new[key][m] if m in new["models"] else old[key][m]) for m in models}
-    scores = _scores(out)
-    out["tests"] = [{"a": a, "b": b, **paired_test(scores[a].to_numpy(), scores[b].to_numpy())}
-                    for a, b in combinations(models, 2)]
+    out["tests"] = _paired_tests(_scores(out), models)
     return out
 
 

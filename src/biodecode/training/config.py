@@ -92,8 +92,8 @@ class TrainConfig:
     max_epochs/batch_size: the loop; lr/weight_decay: AdamW; scheduler: ``"cosine"``,
     ``"plateau"`` or ``"none"``; patience: early stopping on validation loss (best weights are
     restored); class_weights: ``"balanced"`` (inverse frequency), ``"sqrt"`` (its square root)
-    or ``"none"``; grad_clip: max gradient norm (0 = off); precision: ``"auto"`` (bf16/16 mixed on GPU, 32 on CPU) or a
-    Lightning precision; val_fraction: share of the training side held out for early stopping;
+    or ``"none"``; grad_clip: max gradient norm (0 = off); precision: ``"auto"`` (bf16/16 mixed
+    on GPU, 32 on CPU) or a Lightning precision; val_fraction: share of the training side held out for early stopping;
     augment: list of augmentation steps (see :mod:`biodecode.training.augment`); accelerator,
     devices, strategy, num_nodes: passed to Lightning; seed: the one seed of the run;
     precise_bn: before each validation and at the end, set BatchNorm statistics to their exact
