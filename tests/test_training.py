@@ -189,3 +189,33 @@ def test_channels_last_training_matches_default_layout(windows):
         assert res.model.temporal[1].weight.is_contiguous(memory_format=torch.channels_last) == cl or \
             res.model.temporal[1].weight.shape[1] == 1
     np.testing.assert_allclose(results[0], results[1], rtol=1e-2, atol=1e-3)
+
+
+def test_numpy_blas_runs_on_one_thread_while_torch_trains(windows):
+    """The data path's NumPy matmuls (the per-subject alignment) must not start BLAS threads that
+    compete with torch's: during fit and predict_proba BLAS is limited to one thread, and the
+    limit is lifted afterwards."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    X, y, ws = windows
+    before = blas_threads()
+    seen: list[list[int]] = []
+
+    class Rows:  # a lazy array whose reads record the BLAS threads, as AlignedRows' einsum would run
+        shape, dtype, ndim = X[:32].shape, np.dtype(np.float32), 3
+
+        def __len__(self):
+            return 32
+
+        def __getitem__(self, key):
+            seen.append(blas_threads())
+            return np.asarray(X[:32][key], dtype=np.float32)
+
+    model = create_model("eegnet", ws.n_channels, ws.n_times, 2, sfreq=ws.sfreq)
+    fit(model, Rows(), y[:32], config=TrainConfig(max_epochs=1, batch_size=16, val_fraction=0.0))
+    predict_proba(model, Rows())
+    assert seen and all(t == [1] * len(t) for t in seen), seen
+    assert blas_threads() == before
