@@ -42,6 +42,7 @@ class Section:
     overrides: dict[str, Any] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
     per_class: list[str] = field(default_factory=list)  # classes whose sensitivity / +P the section shows
+    unmeasured: dict[str, str] = field(default_factory=dict)  # why a model of the section has no result yet
 
     def config(self) -> dict[str, Any]:
         import yaml
@@ -54,19 +55,26 @@ class Section:
 EEG_TEXT = ("early stopping off (a fixed budget of epochs on every training subject); per-subject Euclidean "
             "alignment (He & Wu 2019) for every model, baselines included; 8-32 Hz zero-phase band-pass; windows "
             "0-3 s after the cue")
+EEGNEX_COST = ("its second block convolves 8 maps into 32 with 32-tap filters on every electrode (about 266 M "
+               "multiply-adds per 64 x 480 window, 8x ShallowConvNet's, 230x EEGNet's): 2.1 s per training batch of 64 on these "
+               "2 cores (40x ShallowConvNet), about 5 hours for one leave-one-subject-out run; it needs a GPU")
 SECTIONS: dict[str, Section] = {
     "eeg-imagery-loso": Section(
         "PhysioNet MI, imagined left vs right fist, leave one subject out", "eeg-mi-cross-subject.yaml",
-        ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "ts-lr", "csp-lda", "mdm"],
+        ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
+         "ts-lr", "csp-lda", "mdm"],
         "leave-one-subject-out over every subject present; " + EEG_TEXT,
         published=["EEGNet 82.4% cross-subject with 105 subjects (Wang et al. 2020): not comparable, 7x more "
                    "training subjects; MOABB (Jayaram & Barachant 2018) finds tangent-space pipelines ahead of deep "
-                   "nets on small sets"]),
+                   "nets on small sets"],
+        unmeasured={"eegnex": EEGNEX_COST}),
     "eeg-imagery-within": Section(
         "PhysioNet MI, imagined left vs right fist, within subject", "eeg-mi-cross-subject.yaml",
-        ["shallow", "ts-lr", "csp-lda"],
+        ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
+         "ts-lr", "csp-lda", "mdm"],
         "per subject, stratified 5-fold over trials (45 trials: about 36 to train, 9 to test per fold); " + EEG_TEXT,
         overrides={"protocol": {"name": "within-subject", "n_folds": 5}},
+        unmeasured={"eegnex": EEGNEX_COST},
         published=["MOABB's within-session benchmark (Jayaram & Barachant 2018, PhysioNet MI left/right imagery): "
                    "tangent space + LR ahead of CSP + LDA; deep nets behind with so few trials"]),
     "emg-cross-day": Section(
@@ -174,6 +182,17 @@ def _p(p: float | None) -> str:
     return "-" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
 
 
+def unmeasured_line(name: str, section: Section, measured: list[str]) -> str:
+    """The sentence naming the section's models without a stored result, with the reason or the
+    command that adds each; empty when every model is measured."""
+    missing = [m for m in section.models if m not in measured]
+    if not missing:
+        return ""
+    return "Not measured yet: " + "; ".join(
+        f"`{m}` ({section.unmeasured[m]})" if m in section.unmeasured else
+        f"`{m}` (`python -m benchmarks.model_accuracy --sections {name} --models {m}` adds it)" for m in missing) + "."
+
+
 def render(results: Path) -> str:
     from biodecode.baselines import is_baseline
 
@@ -215,6 +234,9 @@ def render(results: Path) -> str:
                          f"| {c['seconds_per_run']:.0f} | {c['epochs']:.0f} |" if c["epochs"] else
                          f"| `{m}`{' (baseline)' if is_baseline(m) else ''} | {'**' + acc + '**' if m == best else acc} "
                          f"| {c['seconds_per_run']:.0f} | - |")
+        missing = unmeasured_line(name, section, models)
+        if missing:
+            lines += ["", missing]
         if section.per_class and rep.get("per_class_pooled"):
             cls = section.per_class
             lines += ["", "| model | " + " | ".join(f"{c} Se / +P" for c in cls) + " |", "|---" * (len(cls) + 1) + "|"]

@@ -131,3 +131,15 @@ def test_nested_tuning_never_reads_a_test_window(monkeypatch, tmp_path):
         for k, test in enumerate(tests):
             touched = set().union(*read[k * per_fold:(k + 1) * per_fold])
             assert not touched & test, f"{name}: fold {k} read test windows"
+
+
+def test_accuracy_document_names_the_models_it_lacks():
+    """docs/accuracy.md says which of a section's models have no result, and why or how to add them."""
+    from benchmarks.model_accuracy import SECTIONS, unmeasured_line
+
+    name, section = "eeg-imagery-loso", SECTIONS["eeg-imagery-loso"]
+    assert unmeasured_line(name, section, list(section.models)) == ""
+    line = unmeasured_line(name, section, [m for m in section.models if m not in ("eegnex", "lstm")])
+    assert "`eegnex` (" in line and "GPU" in line  # the stated reason
+    assert "--sections eeg-imagery-loso --models lstm" in line  # the command that adds it
+    assert "`shallow`" not in line
