@@ -131,15 +131,14 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / name
         rep = compare_models(cfg, models, out, seeds=seeds, progress=lambda m: print(m, flush=True))
-        per_class, selection = {}, {}
+        per_class, by_seed, selection = {}, {}, {}
         for model, runs in rep["runs"].items():
-            folds = [f for r in runs for f in json.loads((out / r / "metrics.json").read_text())["folds"]]
+            run_folds = [json.loads((out / r / "metrics.json").read_text())["folds"] for r in runs]
+            folds = [f for fs in run_folds for f in fs]
             selection[model] = _selection(out / runs[0], folds)
-            per_class[model] = {c: {k: sum(f["metrics"]["per_class"][c][k] * f["metrics"]["per_class"][c]["support"]
-                                           for f in folds) / max(1, sum(f["metrics"]["per_class"][c]["support"] for f in folds))
-                                    for k in ("recall", "precision")}
-                                for c in section.per_class if c in rep.get("classes", section.per_class)}
-        rep.update(per_class_pooled=per_class, selection=selection, config=cfg.to_dict(),
+            per_class[model] = _pooled_per_class(folds, section.per_class)
+            by_seed[model] = [_pooled_per_class(fs, section.per_class) for fs in run_folds]
+        rep.update(per_class_pooled=per_class, per_class_by_seed=by_seed, selection=selection, config=cfg.to_dict(),
                    measured=time.strftime("%Y-%m-%d"), wall_seconds=time.perf_counter() - t0)
         if only:
             old = json.loads(stored.read_text())
@@ -148,7 +147,7 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
                     print(f"note: {m} scores differently from the stored comparison (mean {rep['summary'][m]['mean']:.3f} "
                           f"vs {old['summary'][m]['mean']:.3f}); the new run replaces it", flush=True)
             merged = merge_reports(old, rep)
-            for key in ("per_class_pooled", "selection"):
+            for key in ("per_class_pooled", "per_class_by_seed", "selection"):
                 merged[key] = {**old.get(key, {}), **rep[key]}
             merged["measured"] = f"{old['measured']} (+ {', '.join(only)} on {rep['measured']})"
             merged["wall_seconds"] = old.get("wall_seconds", 0.0) + rep["wall_seconds"]
@@ -162,6 +161,20 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
     tmp_path = results / f".{name}.json.tmp"
     tmp_path.write_text(json.dumps(rep, indent=1))
     tmp_path.replace(results / f"{name}.json")
+
+
+def _pooled_per_class(folds: list[dict[str, Any]], classes: list[str]) -> dict[str, dict[str, float]]:
+    """Sensitivity (recall) and +P (precision) of each class in ``classes``, pooled over ``folds``
+    (each fold weighted by the class's support in it)."""
+    out = {}
+    for c in classes:
+        support = sum(f["metrics"]["per_class"][c]["support"] for f in folds if c in f["metrics"]["per_class"])
+        if not any(c in f["metrics"]["per_class"] for f in folds):
+            continue
+        out[c] = {k: sum(f["metrics"]["per_class"][c][k] * f["metrics"]["per_class"][c]["support"]
+                         for f in folds if c in f["metrics"]["per_class"]) / max(1, support)
+                  for k in ("recall", "precision")}
+    return out
 
 
 def _selection(run: Path, folds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -229,7 +242,8 @@ def render(results: Path) -> str:
         best = max(models, key=lambda m: rep["summary"][m]["mean"])
         for m in models:
             s, c = rep["summary"][m], rep["cost"][m]
-            acc = f"{s['mean']:.3f} ± {s['sd']:.3f}"
+            acc = f"{s['mean']:.3f} ± {s['sd']:.3f}" + (f" (sd of the mean over seeds {s['sd_over_seeds']:.3f})"
+                                                      if s.get("sd_over_seeds") is not None else "")
             lines.append(f"| `{m}`{' (baseline)' if is_baseline(m) else ''} | {'**' + acc + '**' if m == best else acc} "
                          f"| {c['seconds_per_run']:.0f} | {c['epochs']:.0f} |" if c["epochs"] else
                          f"| `{m}`{' (baseline)' if is_baseline(m) else ''} | {'**' + acc + '**' if m == best else acc} "
@@ -242,8 +256,13 @@ def render(results: Path) -> str:
             lines += ["", "| model | " + " | ".join(f"{c} Se / +P" for c in cls) + " |", "|---" * (len(cls) + 1) + "|"]
             for m in models:
                 pc = rep["per_class_pooled"].get(m, {})
-                lines.append(f"| `{m}` | " + " | ".join(
+                lines.append(f"| `{m}`{' (all seeds pooled)' if len(rep['seeds']) > 1 else ''} | " + " | ".join(
                     f"{100 * pc[c]['recall']:.1f} / {100 * pc[c]['precision']:.1f}" if c in pc else "-" for c in cls) + " |")
+                seeds = rep.get("per_class_by_seed", {}).get(m, [])
+                for seed, ps in zip(rep["seeds"], seeds if len(seeds) > 1 else []):
+                    lines.append(f"| `{m}`, seed {seed} | " + " | ".join(
+                        f"{100 * ps[c]['recall']:.1f} / {100 * ps[c]['precision']:.1f}" if c in ps else "-"
+                        for c in cls) + " |")
         for m, sel in rep.get("selection", {}).items():
             if sel.get("fold1_val"):
                 kept = ", ".join(str(e + 1) if e is not None else "-" for e in sel["best_epoch"])

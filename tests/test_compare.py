@@ -143,3 +143,14 @@ def test_accuracy_document_names_the_models_it_lacks():
     assert "`eegnex` (" in line and "GPU" in line  # the stated reason
     assert "--sections eeg-imagery-loso --models lstm" in line  # the command that adds it
     assert "`shallow`" not in line
+
+
+def test_per_class_sensitivity_pools_folds_by_support():
+    """The per-class Se / +P of docs/accuracy.md weight each fold (or seed) by the class's support."""
+    from benchmarks.model_accuracy import _pooled_per_class
+
+    def fold(recall, precision, support):
+        return {"metrics": {"per_class": {"S": {"recall": recall, "precision": precision, "support": support}}}}
+
+    pooled = _pooled_per_class([fold(1.0, 0.5, 30), fold(0.0, 0.0, 10)], ["S", "V"])
+    assert pooled == {"S": {"recall": 0.75, "precision": 0.375}}  # V is absent: no row, not a zero
