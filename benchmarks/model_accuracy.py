@@ -149,7 +149,7 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
             merged = merge_reports(old, rep)
             for key in ("per_class_pooled", "per_class_by_seed", "selection"):
                 merged[key] = {**old.get(key, {}), **rep[key]}
-            merged["measured"] = f"{old['measured']} (+ {', '.join(only)} on {rep['measured']})"
+            merged["measured"] = _added(old["measured"], only, rep["measured"])
             merged["wall_seconds"] = old.get("wall_seconds", 0.0) + rep["wall_seconds"]
             rep = merged
             write_comparison(out, rep)
@@ -161,6 +161,15 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
     tmp_path = results / f".{name}.json.tmp"
     tmp_path.write_text(json.dumps(rep, indent=1))
     tmp_path.replace(results / f"{name}.json")
+
+
+def _added(measured: str, models: list[str], day: str) -> str:
+    """The section's "measured" note with ``models`` added on ``day``, joined to the last addition
+    when that was on the same day: ``2026-11-20 (+ a, b on 2026-11-26)``."""
+    tail = f" on {day})"
+    if measured.endswith(tail):
+        return f"{measured[:-len(tail)]}, {', '.join(models)}{tail}"
+    return f"{measured} (+ {', '.join(models)} on {day})"
 
 
 def _pooled_per_class(folds: list[dict[str, Any]], classes: list[str]) -> dict[str, dict[str, float]]:

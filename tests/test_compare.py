@@ -154,3 +154,12 @@ def test_per_class_sensitivity_pools_folds_by_support():
 
     pooled = _pooled_per_class([fold(1.0, 0.5, 30), fold(0.0, 0.0, 10)], ["S", "V"])
     assert pooled == {"S": {"recall": 0.75, "precision": 0.375}}  # V is absent: no row, not a zero
+
+
+def test_added_models_join_the_same_days_note():
+    from benchmarks.model_accuracy import _added
+
+    once = _added("2026-11-20", ["fbcnet"], "2026-11-26")
+    assert once == "2026-11-20 (+ fbcnet on 2026-11-26)"
+    assert _added(once, ["lstm"], "2026-11-26") == "2026-11-20 (+ fbcnet, lstm on 2026-11-26)"
+    assert _added(once, ["lstm"], "2026-11-27") == "2026-11-20 (+ fbcnet on 2026-11-26) (+ lstm on 2026-11-27)"
