@@ -249,8 +249,12 @@ def _paired_plot(path: Path, scores: pd.DataFrame, models: list[str], rep: dict[
     import matplotlib.pyplot as plt
 
     others = models[1:]
-    fig, axes = plt.subplots(1, len(others), figsize=(max(3.6 * len(others), 5.5), 3.8), squeeze=False)
-    for ax, m in zip(axes[0], others):
+    cols = min(4, len(others))  # a grid of at most 4 columns: a dozen models stay readable
+    rows = -(-len(others) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(3.6 * cols, 5.5), 3.6 * rows + 0.3), squeeze=False)
+    for ax in axes.flat[len(others):]:
+        ax.set_visible(False)
+    for ax, m in zip(axes.flat, others):
         ax.scatter(scores[models[0]], scores[m], s=20)
         ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
         ax.set_xlim(0, 1)
