@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataFormatError
 from ..preprocessing import Pipeline
+from ..threads import numpy_blas_single_thread
 from .predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,8 @@ class StreamDecoder:
                 self.until_decision = self.hop
                 window = self.buf[None, :, self.pos - self.n_times:self.pos]
                 if self.align_matrix is not None:
-                    window = (self.align_matrix @ window[0])[None]
+                    with numpy_blas_single_thread():  # OpenBLAS threads would spin against the model's
+                        window = (self.align_matrix @ window[0])[None]
                 proba = self.predictor.predict_proba(window)[0]
                 latency = time.perf_counter() - arrival
                 sample = self.count - 1

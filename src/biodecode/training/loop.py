@@ -14,10 +14,10 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from threadpoolctl import threadpool_limits
 from torch import nn
 
 from ..errors import ConfigError
+from ..threads import numpy_blas_single_thread
 from .checkpoint import SafeCheckpointIO
 from .config import TrainConfig
 from .data import make_loader
@@ -114,16 +114,6 @@ def class_weights_for(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor 
     if mode == "sqrt":
         w = np.sqrt(w)
     return torch.tensor(w, dtype=torch.float32)
-
-
-def numpy_blas_single_thread() -> threadpool_limits:
-    """A context in which NumPy's BLAS (OpenBLAS, MKL) runs on one thread, for code that feeds torch.
-
-    The data path can call BLAS per batch (the per-subject alignment is a batched matmul). Left at
-    one thread per core, OpenBLAS's threads keep spinning after each call and take the cores from
-    torch's own threads: measured 3x slower training steps on 2 cores (46 -> 141 ms for EEGNet,
-    batch 64 x 64 ch x 480 samples). One thread for a (64, 64) @ (64, 480) product costs nothing."""
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 @contextmanager
