@@ -177,12 +177,10 @@ def _pooled_per_class(folds: list[dict[str, Any]], classes: list[str]) -> dict[s
     (each fold weighted by the class's support in it)."""
     out = {}
     for c in classes:
-        support = sum(f["metrics"]["per_class"][c]["support"] for f in folds if c in f["metrics"]["per_class"])
-        if not any(c in f["metrics"]["per_class"] for f in folds):
-            continue
-        out[c] = {k: sum(f["metrics"]["per_class"][c][k] * f["metrics"]["per_class"][c]["support"]
-                         for f in folds if c in f["metrics"]["per_class"]) / max(1, support)
-                  for k in ("recall", "precision")}
+        rows = [f["metrics"]["per_class"][c] for f in folds if c in f["metrics"]["per_class"]]
+        if rows:
+            support = sum(r["support"] for r in rows)
+            out[c] = {k: sum(r[k] * r["support"] for r in rows) / max(1, support) for k in ("recall", "precision")}
     return out
 
 
