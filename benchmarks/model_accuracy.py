@@ -55,9 +55,7 @@ class Section:
 EEG_TEXT = ("early stopping off (a fixed budget of epochs on every training subject); per-subject Euclidean "
             "alignment (He & Wu 2019) for every model, baselines included; 8-32 Hz zero-phase band-pass; windows "
             "0-3 s after the cue")
-EEGNEX_COST = ("its second block convolves 8 maps into 32 with 32-tap filters on every electrode (about 266 M "
-               "multiply-adds per 64 x 480 window, 8x ShallowConvNet's, 230x EEGNet's): 2.1 s per training batch of 64 on these "
-               "2 cores (40x ShallowConvNet), about 5 hours for one leave-one-subject-out run; it needs a GPU")
+DOC_DEVICE = "CPU, 2 cores"  # where the document's times were measured unless a model's "device" says otherwise
 SECTIONS: dict[str, Section] = {
     "eeg-imagery-loso": Section(
         "PhysioNet MI, imagined left vs right fist, leave one subject out", "eeg-mi-cross-subject.yaml",
@@ -66,15 +64,13 @@ SECTIONS: dict[str, Section] = {
         "leave-one-subject-out over every subject present; " + EEG_TEXT,
         published=["EEGNet 82.4% cross-subject with 105 subjects (Wang et al. 2020): not comparable, 7x more "
                    "training subjects; MOABB (Jayaram & Barachant 2018) finds tangent-space pipelines ahead of deep "
-                   "nets on small sets"],
-        unmeasured={"eegnex": EEGNEX_COST}),
+                   "nets on small sets"]),
     "eeg-imagery-within": Section(
         "PhysioNet MI, imagined left vs right fist, within subject", "eeg-mi-cross-subject.yaml",
         ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
          "ts-lr", "csp-lda", "mdm"],
         "per subject, stratified 5-fold over trials (45 trials: about 36 to train, 9 to test per fold); " + EEG_TEXT,
         overrides={"protocol": {"name": "within-subject", "n_folds": 5}},
-        unmeasured={"eegnex": EEGNEX_COST},
         published=["MOABB's within-session benchmark (Jayaram & Barachant 2018, PhysioNet MI left/right imagery): "
                    "tangent space + LR ahead of CSP + LDA; deep nets behind with so few trials"]),
     "emg-cross-day": Section(
@@ -139,6 +135,7 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
             per_class[model] = _pooled_per_class(folds, section.per_class)
             by_seed[model] = [_pooled_per_class(fs, section.per_class) for fs in run_folds]
         rep.update(per_class_pooled=per_class, per_class_by_seed=by_seed, selection=selection, config=cfg.to_dict(),
+                   device={m: _device(is_baseline(m)) for m in models},
                    measured=time.strftime("%Y-%m-%d"), wall_seconds=time.perf_counter() - t0)
         if only:
             old = json.loads(stored.read_text())
@@ -146,9 +143,7 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
                 if m in old["models"] and rep["per_subject"][m] != old["per_subject"][m]:
                     print(f"note: {m} scores differently from the stored comparison (mean {rep['summary'][m]['mean']:.3f} "
                           f"vs {old['summary'][m]['mean']:.3f}); the new run replaces it", flush=True)
-            merged = merge_reports(old, rep)
-            for key in ("per_class_pooled", "per_class_by_seed", "selection"):
-                merged[key] = {**old.get(key, {}), **rep[key]}
+            merged = {**merge_reports(old, rep), **_merged_extras(old, rep)}
             merged["measured"] = _added(old["measured"], only, rep["measured"])
             merged["wall_seconds"] = old.get("wall_seconds", 0.0) + rep["wall_seconds"]
             rep = merged
@@ -161,6 +156,33 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
     tmp_path = results / f".{name}.json.tmp"
     tmp_path.write_text(json.dumps(rep, indent=1))
     tmp_path.replace(results / f"{name}.json")
+
+
+def _merged_extras(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The per-model entries this script adds to a comparison, ``old``'s joined with ``new``'s (``new``
+    wins for its models). A remark says how an old result was obtained (another machine, a log), so
+    it goes with the result that a new run replaces."""
+    out = {key: {**old.get(key, {}), **new.get(key, {})}
+           for key in ("per_class_pooled", "per_class_by_seed", "selection", "device")}
+    out["remarks"] = {m: r for m, r in old.get("remarks", {}).items() if m not in new["models"]}
+    return out
+
+
+def _device(baseline: bool) -> str:
+    """Where a model of this run trains: the GPU's name for a network when CUDA is there, else the CPU."""
+    import os
+
+    import torch
+
+    if not baseline and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} GPU"
+    return f"CPU, {os.cpu_count()} cores"
+
+
+def _time_cell(rep: dict[str, Any], model: str) -> str:
+    """Seconds per run, with the machine named when it is not the document's (a GPU's time is not a CPU's)."""
+    device = rep.get("device", {}).get(model, DOC_DEVICE)
+    return f"{rep['cost'][model]['seconds_per_run']:.0f}" + ("" if device == DOC_DEVICE else f" ({device})")
 
 
 def _added(measured: str, models: list[str], day: str) -> str:
@@ -252,12 +274,14 @@ def render(results: Path) -> str:
             acc = f"{s['mean']:.3f} ± {s['sd']:.3f}" + (f" (sd of the mean over seeds {s['sd_over_seeds']:.3f})"
                                                       if s.get("sd_over_seeds") is not None else "")
             lines.append(f"| `{m}`{' (baseline)' if is_baseline(m) else ''} | {'**' + acc + '**' if m == best else acc} "
-                         f"| {c['seconds_per_run']:.0f} | {c['epochs']:.0f} |" if c["epochs"] else
+                         f"| {_time_cell(rep, m)} | {c['epochs']:.0f} |" if c["epochs"] else
                          f"| `{m}`{' (baseline)' if is_baseline(m) else ''} | {'**' + acc + '**' if m == best else acc} "
-                         f"| {c['seconds_per_run']:.0f} | - |")
+                         f"| {_time_cell(rep, m)} | - |")
         missing = unmeasured_line(name, section, models)
         if missing:
             lines += ["", missing]
+        for m, remark in rep.get("remarks", {}).items():  # how a result was obtained, where not as the others
+            lines += ["", f"`{m}`: {remark}"]
         if section.per_class and rep.get("per_class_pooled"):
             cls = section.per_class
             lines += ["", "| model | " + " | ".join(f"{c} Se / +P" for c in cls) + " |", "|---" * (len(cls) + 1) + "|"]

@@ -135,14 +135,35 @@ def test_nested_tuning_never_reads_a_test_window(monkeypatch, tmp_path):
 
 def test_accuracy_document_names_the_models_it_lacks():
     """docs/accuracy.md says which of a section's models have no result, and why or how to add them."""
+    from dataclasses import replace
+
     from benchmarks.model_accuracy import SECTIONS, unmeasured_line
 
-    name, section = "eeg-imagery-loso", SECTIONS["eeg-imagery-loso"]
+    name = "eeg-imagery-loso"
+    section = replace(SECTIONS[name], unmeasured={"eegnex": "it needs a GPU"})
     assert unmeasured_line(name, section, list(section.models)) == ""
     line = unmeasured_line(name, section, [m for m in section.models if m not in ("eegnex", "lstm")])
-    assert "`eegnex` (" in line and "GPU" in line  # the stated reason
+    assert "`eegnex` (it needs a GPU)" in line  # the stated reason
     assert "--sections eeg-imagery-loso --models lstm" in line  # the command that adds it
     assert "`shallow`" not in line
+
+
+def test_accuracy_document_names_the_machine_of_a_time_and_keeps_remarks_with_their_result():
+    """A time measured off the document's 2-core CPU names its machine; re-measuring a model drops the
+    remark that described how its old result was obtained, and keeps the others'."""
+    from benchmarks.model_accuracy import DOC_DEVICE, _merged_extras, _time_cell
+
+    rep = {"cost": {"a": {"seconds_per_run": 12.4}, "b": {"seconds_per_run": 300.0}, "c": {"seconds_per_run": 5.0}},
+           "device": {"a": DOC_DEVICE, "b": "NVIDIA H200 GPU"}}
+    assert _time_cell(rep, "a") == "12" and _time_cell(rep, "c") == "5"  # no record: the document's machine
+    assert _time_cell(rep, "b") == "300 (NVIDIA H200 GPU)"
+    old = {"models": ["a", "b"], "device": rep["device"], "remarks": {"a": "from a log", "b": "on a GPU"},
+           "selection": {"a": {"best_epoch": [1]}}}
+    new = {"models": ["b"], "device": {"b": DOC_DEVICE}, "selection": {"b": {"best_epoch": [2]}}}
+    merged = _merged_extras(old, new)
+    assert merged["remarks"] == {"a": "from a log"}
+    assert merged["device"] == {"a": DOC_DEVICE, "b": DOC_DEVICE}
+    assert merged["selection"] == {"a": {"best_epoch": [1]}, "b": {"best_epoch": [2]}}
 
 
 def test_per_class_sensitivity_pools_folds_by_support():
