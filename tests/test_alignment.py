@@ -131,3 +131,35 @@ def test_riemannian_recentring_puts_each_subjects_riemannian_mean_at_the_identit
     step = 25
     wins = np.stack([signal[:, e - 50:e] for e in range(50, 2001, step)])
     np.testing.assert_allclose(M, alignment_matrix(wins, "riemannian"), rtol=1e-5)
+
+
+def test_aligned_rows_apply_their_matrices_with_numpy_blas_on_one_thread(monkeypatch):
+    """Reading aligned batches anywhere (a user's own loop next to torch, not only fit) runs the
+    alignment's matmul with NumPy's BLAS held to one thread, and lifts the limit afterwards; the
+    values are the matrices applied row by row."""
+    from threadpoolctl import threadpool_info
+
+    import biodecode.alignment as alignment
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    seen: list[list[int]] = []
+    einsum = np.einsum
+
+    def recording_einsum(*args, **kwargs):
+        seen.append(blas_threads())
+        return einsum(*args, **kwargs)
+
+    monkeypatch.setattr(alignment.np, "einsum", recording_einsum)
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((6, 3, 20)).astype(np.float32)
+    mats = rng.standard_normal((2, 3, 3)).astype(np.float32)
+    group = np.array([0, 1, 0, 1, 1, 0])
+    before = blas_threads()
+    rows = AlignedRows(base, group, mats)
+    got = rows[np.array([4, 0, 3])]
+    assert seen and all(t == [1] * len(t) for t in seen), seen
+    assert blas_threads() == before
+    want = np.stack([mats[group[i]] @ base[i] for i in (4, 0, 3)])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import ConfigError, DataFormatError
 from .lazyarray import take_rows
+from .threads import numpy_blas_single_thread
 from .windows import WindowSet
 
 #: Added to the mean covariance's diagonal, relative to its mean eigenvalue, before inverting.
@@ -92,9 +93,12 @@ class AlignedRows:
             return self[key[0]][(slice(None), *key[1:]) if np.ndim(self.group[key[0]]) else key[1:]]
         x = np.asarray(self.base[key], dtype=np.float32)
         g = self.group[key]
-        if np.ndim(g) == 0:
-            return self.mats[int(g)] @ x
-        return np.einsum("ncd,ndt->nct", self.mats[g], x, optimize=True)
+        # OpenBLAS threads started here would keep spinning against torch's (3x slower training
+        # steps on 2 cores): any loop that reads aligned batches next to torch, not only fit's
+        with numpy_blas_single_thread():
+            if np.ndim(g) == 0:
+                return self.mats[int(g)] @ x
+            return np.einsum("ncd,ndt->nct", self.mats[g], x, optimize=True)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         out = self[np.arange(len(self))]
