@@ -59,3 +59,71 @@ def test_loader_epoch_serves_every_window_once_with_its_label(rng):
     assert sorted(got_y.tolist()) == y.tolist()
     for xb, yb in batches:
         np.testing.assert_array_equal(xb.numpy(), full[yb.numpy()])
+
+
+def test_rows_in_storage_order_are_copied_by_part_from_read_only_maps(rng, tmp_path, monkeypatch):
+    """Ascending rows (duplicates, part boundaries, a lazy view) take the one-copy-per-part path and
+    equal the concatenation; read-only memory maps are only read."""
+    parts = []
+    for k, p in enumerate(_parts(rng)):
+        np.save(tmp_path / f"{k}.npy", p)
+        parts.append(np.load(tmp_path / f"{k}.npy", mmap_mode="r"))
+    full = np.concatenate(parts)
+    X = ConcatRows(parts)
+
+    def unordered(*a):
+        raise AssertionError("ascending rows went through the row-by-row copy")
+
+    monkeypatch.setattr(ConcatRows, "_copy_rows", unordered)
+    rows = np.array([0, 3, 3, 6, 7, 8, 17, 18, 18, 22])  # crosses both boundaries (7, 18)
+    np.testing.assert_array_equal(X[rows], full[rows])
+    np.testing.assert_array_equal(np.asarray(X), full)
+    view = X.take(np.array([2, 9, 20]))
+    np.testing.assert_array_equal(view[np.array([0, 1, 2])], full[[2, 9, 20]])
+    assert not parts[0].flags.writeable and np.array_equal(np.concatenate(parts), full)
+
+
+def test_shuffled_batches_come_in_storage_order_and_prediction_keeps_the_asked_order(rng):
+    """A shuffled training loader serves each batch's windows sorted by where they are stored
+    (the same windows and labels, read faster); an unshuffled loader keeps the sampler's order,
+    even over a view whose rows run backwards through storage."""
+    parts = _parts(rng, sizes=(9, 12, 10), shape=(4, 50))
+    full = np.concatenate(parts)
+    y = np.arange(len(full))
+    for xb, yb in make_loader(ConcatRows(parts), y, 8, shuffle=True, seed=3):
+        assert np.all(np.diff(yb.numpy()) > 0)  # storage order (here y is the storage row)
+        np.testing.assert_array_equal(xb.numpy(), full[yb.numpy()])
+    back = np.arange(len(full))[::-1]
+    view = ConcatRows(parts).take(back)
+    got = np.concatenate([yb.numpy() for _, yb in make_loader(view, y[back], 8, shuffle=False)])
+    np.testing.assert_array_equal(got, y[back])
+    xs = np.concatenate([xb.numpy() for xb, _ in make_loader(view, y[back], 8, shuffle=False)])
+    np.testing.assert_array_equal(xs, full[back])
+
+
+def test_shuffled_aligned_batches_keep_each_window_with_its_label_and_matrix(rng):
+    from biodecode.alignment import AlignedRows
+
+    parts = _parts(rng, sizes=(9, 12), shape=(3, 40))
+    full = np.concatenate(parts)
+    group = np.repeat([0, 1], [9, 12])
+    mats = rng.standard_normal((2, 3, 3)).astype(np.float32)
+    X = AlignedRows(ConcatRows(parts).take(rng.permutation(len(full))), np.zeros(len(full), int), mats)
+    perm = X.base.index
+    X.group = group[perm]  # each row's own subject's matrix
+    y = perm  # the label names the stored window
+    seen = []
+    for xb, yb in make_loader(X, y, 5, shuffle=True, seed=0):
+        want = np.stack([mats[group[r]] @ full[r] for r in yb.numpy()])
+        np.testing.assert_allclose(xb.numpy(), want, rtol=1e-5, atol=1e-5)
+        assert np.all(np.diff(yb.numpy()) > 0)
+        seen += yb.tolist()
+    assert sorted(seen) == list(range(len(full)))
+
+
+def test_a_dtype_torch_cannot_hold_is_read_row_by_row(rng):
+    parts = [p.astype(">f4") for p in _parts(rng)]  # big-endian: no torch view
+    full = np.concatenate(parts)
+    X = ConcatRows(parts)
+    np.testing.assert_array_equal(X[np.arange(3, 12)], full[3:12])
+    np.testing.assert_array_equal(X[np.array([9, 1, 4])], full[[9, 1, 4]])
