@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .errors import ConfigError, DataFormatError
-from .lazyarray import storage_rows, take_rows
+from .lazyarray import take_rows
 from .threads import numpy_blas_single_thread
 from .windows import WindowSet
 
@@ -87,9 +87,6 @@ class AlignedRows:
 
     def take(self, key) -> "AlignedRows":
         return AlignedRows(take_rows(self.base, key), self.group[key], self.mats)
-
-    def storage_rows(self, key) -> np.ndarray:
-        return storage_rows(self.base, key)
 
     def __getitem__(self, key) -> np.ndarray:
         if isinstance(key, tuple):

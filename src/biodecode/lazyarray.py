@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
@@ -83,7 +82,7 @@ class ConcatRows:
     array; ``x[key]`` reads only the rows asked for, in the order asked.
     """
 
-    def __init__(self, parts: Sequence[np.ndarray], index: np.ndarray | None = None, _tensors: list | None = None):
+    def __init__(self, parts: Sequence[np.ndarray], index: np.ndarray | None = None):
         parts = list(parts)
         if not parts:
             raise DataFormatError("ConcatRows: no parts")
@@ -100,7 +99,6 @@ class ConcatRows:
         self.index = np.arange(total, dtype=np.int64) if index is None else np.asarray(index, dtype=np.int64)
         self.dtype = dtype
         self.shape = (len(self.index), *tail)
-        self._tensors = _tensors  # torch views of the parts (no copy), made on the first ascending read
 
     @property
     def ndim(self) -> int:
@@ -116,12 +114,7 @@ class ConcatRows:
 
     def take(self, key) -> "ConcatRows":
         """A lazy view of rows ``key`` (integer array, mask or slice): nothing is read."""
-        return ConcatRows(self.parts, np.atleast_1d(self._rows(key)), self._tensors)
-
-    def storage_rows(self, key) -> np.ndarray:
-        """Where rows ``key`` lie in the concatenated parts: reading rows in ascending storage
-        order takes the fast path (see :func:`storage_rows`)."""
-        return self._rows(key)
+        return ConcatRows(self.parts, np.atleast_1d(self._rows(key)))
 
     def _gather(self, rows: np.ndarray) -> np.ndarray:
         shape = (len(rows), *self.shape[1:])
@@ -130,8 +123,6 @@ class ConcatRows:
             return out
         which = np.searchsorted(self._offsets, rows, side="right") - 1
         local = rows - self._offsets[which]
-        if (len(rows) == 1 or bool(np.all(rows[1:] >= rows[:-1]))) and self._copy_ascending(out, which, local):
-            return out
         if len(rows) <= 4096:  # a batch: one copy per row straight from the map into the output
             self._copy_rows(out, which.tolist(), local.tolist())
             return out
@@ -140,30 +131,6 @@ class ConcatRows:
             order = np.argsort(local[sel], kind="stable")  # ascending reads are fastest on a memory map
             out[sel[order]] = self._views[part][local[sel][order]]
         return out
-
-    def _copy_ascending(self, out: np.ndarray, which: np.ndarray, local: np.ndarray) -> bool:
-        """``out[i] = part[which[i]][local[i]]`` for rows in storage order: each part's run of rows
-        is one ``torch.index_select`` into a contiguous slice of ``out``, copied by torch's own
-        threads (1.5x the row-by-row copy on 2 cores). False, with nothing copied, for a dtype
-        torch does not hold (e.g. big-endian)."""
-        import torch
-
-        if self._tensors is None:
-            try:
-                with warnings.catch_warnings():  # the maps are read-only; torch only reads them here
-                    warnings.simplefilter("ignore", UserWarning)
-                    self._tensors = [torch.from_numpy(v) for v in self._views]
-            except (TypeError, ValueError):
-                self._tensors = []
-        if not self._tensors:
-            return False
-        target = torch.from_numpy(out)
-        cut = np.flatnonzero(which[1:] != which[:-1]) + 1
-        starts, ends = [0, *cut.tolist()], [*cut.tolist(), len(which)]
-        local_t = torch.from_numpy(np.ascontiguousarray(local, dtype=np.int64))
-        for lo, hi in zip(starts, ends):
-            torch.index_select(self._tensors[int(which[lo])], 0, local_t[lo:hi], out=target[lo:hi])
-        return True
 
     def _copy_rows(self, out: np.ndarray, which: list[int], local: list[int]) -> None:
         """``out[i] = part[which[i]][local[i]]``; a big batch is split between copy threads (NumPy
@@ -205,14 +172,6 @@ class ConcatRows:
 
     def __repr__(self) -> str:
         return f"ConcatRows(shape={self.shape}, dtype={self.dtype}, parts={len(self.parts)})"
-
-
-def storage_rows(X, key) -> np.ndarray:
-    """Where rows ``key`` of ``X`` lie in storage (a plain array: ``key`` itself): a batch whose
-    order does not matter is read fastest sorted by these."""
-    if hasattr(X, "storage_rows"):
-        return X.storage_rows(key)
-    return np.arange(len(X))[key]
 
 
 def take_rows(X, key):

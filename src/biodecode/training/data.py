@@ -7,18 +7,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..lazyarray import ConcatRows, batch_buffer, storage_rows
+from ..lazyarray import ConcatRows, batch_buffer
 
 
 class WindowDataset(Dataset):
-    """``X (n, C, T)`` float32 and ``y (n,)`` int64; ``__getitems__`` serves whole batches.
+    """``X (n, C, T)`` float32 and ``y (n,)`` int64; ``__getitems__`` serves whole batches."""
 
-    With ``any_order`` (a shuffled training loader) a batch holds the windows it was asked for,
-    with their labels, in storage order rather than the sampler's: the same set of windows, read
-    faster. A loader whose order matters (prediction) keeps the sampler's order."""
-
-    def __init__(self, X: np.ndarray, y: np.ndarray | None = None, any_order: bool = False):
-        self.X, self.any_order = X, any_order
+    def __init__(self, X: np.ndarray, y: np.ndarray | None = None):
+        self.X = X
         self.y = np.asarray(y, dtype=np.int64) if y is not None else np.zeros(len(X), dtype=np.int64)
 
     def __len__(self) -> int:
@@ -29,8 +25,6 @@ class WindowDataset(Dataset):
 
     def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         order = np.asarray(idx)
-        if self.any_order:
-            order = order[np.argsort(storage_rows(self.X, order), kind="stable")]
         if isinstance(self.X, ConcatRows):  # the store's lazy windows gather a batch in one pass
             return torch.from_numpy(self.X[order]), torch.from_numpy(self.y[order])
         sort = np.argsort(order)  # sorted reads are faster on a memory map
@@ -47,7 +41,7 @@ def make_loader(X: np.ndarray, y: np.ndarray | None, batch_size: int, shuffle: b
                 num_workers: int = 0, drop_last: bool = False) -> DataLoader:
     """A DataLoader whose batches come from one ``__getitems__`` call (PyTorch's batched fetch); under
     DDP, Lightning swaps in a DistributedSampler as usual."""
-    ds = WindowDataset(X, y, any_order=shuffle)
+    ds = WindowDataset(X, y)
     g = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, drop_last=drop_last,
                       collate_fn=_identity, num_workers=num_workers)
