@@ -131,3 +131,15 @@ def test_rr_intervals_as_extra_channels(data_dir, tmp_path):
     ratio = ws.metadata["rr_pre_s"].to_numpy() / rel  # one mean RR for the whole record
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)
     assert abs(ratio[0] / ws.metadata["rr_pre_s"].mean() - 1) < 0.01 and 0.5 < np.median(ws.metadata["rr_local_rel"]) < 1.5
+
+
+@pytest.mark.realdata
+def test_record_117s_normal_beats_resemble_ds1s_ventricular_and_fusion_beats(data_dir):
+    """The evidence behind docs/accuracy.md's note on record 117: its normal beats' nearest DS1
+    beats are mostly V or F, unlike record 100's (which are N)."""
+    from benchmarks.ecg_record_similarity import similarity
+
+    table = similarity(k=5, max_beats=200, data_dir=str(data_dir), records=["101", "108", "208", "223", "100", "117"])
+    assert list(table.index) == ["100", "117"]
+    assert table.loc["117", "neighbours N"] < 0.5 < table.loc["100", "neighbours N"]
+    assert table.loc["117", "r with DS1 mean N"] < 0.5 < table.loc["100", "r with DS1 mean N"]

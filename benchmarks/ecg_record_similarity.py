@@ -1,0 +1,74 @@
+"""How far each MIT-BIH DS2 record's normal beats lie from the DS1 (training) patients' beats.
+
+    BIODECODE_DATA_DIR=../shared/data python -m benchmarks.ecg_record_similarity [--k 10] [--max-beats 600]
+
+For every DS2 record present: the share of the DS1 labels among the ``k`` nearest DS1 beats of its
+normal (N) beats (Euclidean distance between the raw beat windows of the section's preset, lead 0,
+in mV), the median distance to the nearest one, and the correlation of its mean N beat with DS1's
+mean N, V and F beats. A record whose normal beats look like DS1's ventricular or fusion beats is
+one a network trained on DS1 will misread whatever its settings: this is the evidence behind the
+record-117 note in docs/accuracy.md. Uses labels of the test records only to pick their N beats,
+never to train or tune anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from biodecode.config import RunConfig
+from biodecode.datasets.mitdb import DS1
+from biodecode.loading import load_windows
+from benchmarks.model_accuracy import CONFIGS
+
+
+def similarity(k: int = 10, max_beats: int = 600, data_dir: str | None = None,
+               records: list[str] | None = None) -> pd.DataFrame:
+    """One row per DS2 record (of ``records``, default every record present) with its N beats'
+    nearest-DS1-neighbour label shares, nearest distance and mean-beat correlations."""
+    from sklearn.neighbors import NearestNeighbors
+
+    d = yaml.safe_load((CONFIGS / "ecg-inter-patient.yaml").read_text())
+    d["data"].update(subjects=list(records) if records else ["local"], data_dir=data_dir)
+    cfg = RunConfig.from_dict(d).validate()
+    ws = load_windows(cfg.data.window_spec(), cfg.data.subjects, cfg.data.task)
+    X = np.asarray(ws.X)[:, 0]
+    label = np.asarray(ws.classes)[ws.y]
+    record = ws.metadata["subject"].astype(str).to_numpy()
+    train = np.isin(record, DS1)
+    nn = NearestNeighbors(n_neighbors=k).fit(X[train])
+    means = {c: X[train & (label == c)].mean(0) for c in ("N", "V", "F")}
+    rows = []
+    for rec in sorted(set(record[~train]), key=int):
+        beats = X[(record == rec) & (label == "N")]
+        if not len(beats):
+            continue
+        dist, idx = nn.kneighbors(beats[:max_beats])
+        near = label[train][idx].ravel()
+        mean = beats.mean(0)
+        rows.append({"record": rec, "N beats": len(beats),
+                     **{f"neighbours {c}": float(np.mean(near == c)) for c in ("N", "S", "V", "F")},
+                     "nearest distance (median)": float(np.median(dist[:, 0])),
+                     **{f"r with DS1 mean {c}": float(np.corrcoef(mean, m)[0, 1]) for c, m in means.items()}})
+    return pd.DataFrame(rows).set_index("record")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--max-beats", type=int, default=600)
+    ap.add_argument("--data-dir", default=os.environ.get("BIODECODE_DATA_DIR"))
+    args = ap.parse_args(argv)
+    table = similarity(args.k, args.max_beats, args.data_dir)
+    print("| record | " + " | ".join(table.columns) + " |")
+    print("|---" * (len(table.columns) + 1) + "|")
+    for rec, row in table.iterrows():
+        print(f"| {rec} | " + " | ".join(f"{v:.0f}" if c == "N beats" else f"{v:.2f}" for c, v in row.items()) + " |")
+
+
+if __name__ == "__main__":
+    main()
