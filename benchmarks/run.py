@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import c_mcu, data_scale, edf_speed, moabb_physionet, ours
+from . import c_mcu, data_scale, edf_speed, moabb_physionet, ours, stream_alignment
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -237,6 +237,11 @@ def main(argv: list[str] | None = None) -> str:
     say("\n## The data layer at scale (`python -m benchmarks.data_scale`)\n")
     say(data_scale.main(["--data-dir", args.data_dir] + (["--no-peer"] if peer is None else [])
                         + (["--quick"] if args.quick else [])))
+    notes = Path(__file__).resolve().parent / "data_scale_notes.md"  # what the numbers mean, kept by hand
+    if notes.exists():
+        say("\n" + notes.read_text().rstrip())
+    say("\n## Streaming an aligned decoder (`python -m benchmarks.stream_alignment`)\n")
+    say(stream_alignment.main(["--seconds", "20" if args.quick else "60"]))
     say("\n## C99 export on a Cortex-M4F (`python -m benchmarks.c_mcu`)\n")
     c_mcu.main(out=say)
     if not args.quick:  # about 11 minutes on 2 cores

@@ -186,3 +186,19 @@ def test_alignment_runs_with_numpy_blas_on_one_thread():
     assert len(seen) == len(rec.windows) > 0
     assert all(t == [1] * len(t) for t in seen), seen
     np.testing.assert_array_equal(rec.windows[-1][0], x[0, -N_TIMES:])  # the windows themselves unchanged
+
+
+def test_latency_of_an_aligned_model_includes_its_calibrated_alignment():
+    """bench-latency's replay calibrates a model trained on aligned windows (it would otherwise be
+    refused) and every measured decision goes through the alignment product."""
+    from biodecode.deploy.latency import stream_latency
+
+    rec = Recorder(n_times=20)
+    rec.meta["alignment"] = {"method": "euclidean", "by": ["subject"]}
+    row = stream_latency(rec, seconds=3.0, chunk_size=8, hop_s=0.25, calibrate_s=2.0)
+    assert row["aligned"] and row["decisions"] > 0
+    w = np.stack(rec.windows[-row["decisions"]:])
+    cov = np.mean([x @ x.T / x.shape[1] for x in w], axis=0)
+    np.testing.assert_allclose(cov, np.eye(2), atol=0.25)  # whitened by this "user's" matrix (noise: near I)
+    plain = Recorder(n_times=20)
+    assert stream_latency(plain, seconds=1.0)["aligned"] is False

@@ -4,7 +4,8 @@ Code that calls BLAS through NumPy next to torch (the per-subject alignment of e
 streaming decoder's alignment of each window) must not let OpenBLAS start its own threads: they
 keep spinning after each call and take the cores from torch's (or onnxruntime's) threads. Measured
 on 2 cores: an EEGNet training step 141 ms instead of 47 ms; a streaming decision (64 x 64 alignment
-then EEGNet) 5.9 ms median / 72-92 ms p95 instead of 1.0 / 1.4 ms.
+then EEGNet) 7.6 ms p50 / 91-98 ms p99 instead of 1.2 / 1.5-4.5 ms (``python -m benchmarks.stream_alignment``
+measures both side by side).
 """
 
 from __future__ import annotations
