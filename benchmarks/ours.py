@@ -35,7 +35,8 @@ def latency(model: str, C: int, T: int, K: int, n: int, **_):
     torch.manual_seed(0)
     net = make_model(model, C, T, K).eval()
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(optimize_for_inference(net), f"{tmp}/m.onnx", C, T)
+        meta = {"classes": [str(k) for k in range(K)], "n_channels": C, "n_times": T}  # what OnnxPredictor checks
+        path = export_onnx(optimize_for_inference(net), f"{tmp}/m.onnx", C, T, meta=meta)
         pred = OnnxPredictor(path, threads=torch.get_num_threads())
         x = np.random.default_rng(0).standard_normal((1, C, T)).astype(np.float32)
         return latency_ms(lambda: pred.logits(x), n)
