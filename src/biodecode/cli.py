@@ -402,13 +402,13 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_latency(args: argparse.Namespace) -> int:
-    from .deploy.latency import bench_latency, machine
+    from .deploy.latency import CALIBRATE_S, bench_latency, machine
 
     rows = bench_latency(args.target, seconds=args.seconds, chunk_size=args.chunk, hop_s=args.hop, threads=args.threads)
     if not rows:
         raise ConfigError(f"{args.target}: no model.pt / export/model.onnx found")
     print(f"machine: {machine()}; {args.threads} thread(s); chunks of {args.chunk} samples; decision every {args.hop} s"
-          + ("; aligned model: calibrated on 10 s of the replayed signal, every decision includes the alignment"
+          + (f"; aligned model: calibrated on {CALIBRATE_S:g} s of the replayed signal, every decision includes the alignment"
              if any(r.get("aligned") for r in rows) else ""))
     print("| backend | decisions | p50 (ms) | p99 (ms) |\n|---|---|---|---|")
     for r in rows:

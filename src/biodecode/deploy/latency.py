@@ -14,8 +14,11 @@ from .stream import StreamDecoder, replay
 from ..errors import ConfigError
 
 
+CALIBRATE_S = 10.0  # seconds of replayed signal an aligned model is calibrated on before its latency is measured
+
+
 def stream_latency(predictor: Predictor, *, seconds: float = 60.0, chunk_size: int = 8, hop_s: float = 0.25,
-                   seed: int = 0, calibrate_s: float = 10.0) -> dict[str, Any]:
+                   seed: int = 0, calibrate_s: float = CALIBRATE_S) -> dict[str, Any]:
     """Replay ``seconds`` of noise (as fast as possible) through a StreamDecoder; p50/p99 in ms. A
     model trained on aligned windows is first calibrated on ``calibrate_s`` seconds of other noise
     (at least one window), so its decisions include the alignment product, as a live user's do."""
