@@ -18,12 +18,11 @@ import os
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from biodecode.config import RunConfig
 from biodecode.datasets.mitdb import DS1
 from biodecode.loading import load_windows
-from benchmarks.model_accuracy import CONFIGS
+from benchmarks.model_accuracy import SECTIONS
 
 
 def similarity(k: int = 10, max_beats: int = 600, data_dir: str | None = None,
@@ -32,7 +31,7 @@ def similarity(k: int = 10, max_beats: int = 600, data_dir: str | None = None,
     nearest-DS1-neighbour label shares, nearest distance and mean-beat correlations."""
     from sklearn.neighbors import NearestNeighbors
 
-    d = yaml.safe_load((CONFIGS / "ecg-inter-patient.yaml").read_text())
+    d = SECTIONS["ecg-inter-patient"].config()  # the preset the section measures with
     d["data"].update(subjects=list(records) if records else ["local"], data_dir=data_dir)
     cfg = RunConfig.from_dict(d).validate()
     ws = load_windows(cfg.data.window_spec(), cfg.data.subjects, cfg.data.task)

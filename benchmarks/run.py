@@ -85,7 +85,7 @@ def fmt(m: tuple[float, float, float], digits: int = 1) -> str:
 def _notes(name: str, say) -> None:
     """Append a hand-kept paragraph from benchmarks/NAME (what a table's numbers mean), so that
     regenerating docs/benchmarks.md keeps it."""
-    notes = Path(__file__).resolve().parent / name
+    notes = HERE / name
     if notes.exists():
         say("\n" + notes.read_text().rstrip())
 

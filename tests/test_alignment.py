@@ -137,12 +137,8 @@ def test_aligned_rows_apply_their_matrices_with_numpy_blas_on_one_thread(monkeyp
     """Reading aligned batches anywhere (a user's own loop next to torch, not only fit) runs the
     alignment's matmul with NumPy's BLAS held to one thread, and lifts the limit afterwards; the
     values are the matrices applied row by row."""
-    from threadpoolctl import threadpool_info
-
     import biodecode.alignment as alignment
-
-    def blas_threads() -> list[int]:
-        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    from biodecode.threads import blas_threads
 
     seen: list[list[int]] = []
     einsum = np.einsum

@@ -169,13 +169,13 @@ def test_a_clean_stream_gives_the_offline_windows(sizes, stamped, hop):
 def test_alignment_runs_with_numpy_blas_on_one_thread():
     """The per-window alignment product must not wake OpenBLAS's threads, which would spin against
     the model's (measured: 5.9 ms median, 92 ms p95 per decision instead of 1.0 / 1.4 ms)."""
-    from threadpoolctl import threadpool_info
+    from biodecode.threads import blas_threads
 
     seen: list[list[int]] = []
 
     class Matrix:  # stands in for the calibrated matrix and records BLAS threads when applied
         def __matmul__(self, x):
-            seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+            seen.append(blas_threads())
             return x
 
     rec = Recorder()

@@ -195,10 +195,7 @@ def test_numpy_blas_runs_on_one_thread_while_torch_trains(windows):
     """The data path's NumPy matmuls (the per-subject alignment) must not start BLAS threads that
     compete with torch's: during fit and predict_proba BLAS is limited to one thread, and the
     limit is lifted afterwards."""
-    from threadpoolctl import threadpool_info
-
-    def blas_threads() -> list[int]:
-        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    from biodecode.threads import blas_threads
 
     X, y, ws = windows
     before = blas_threads()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import ThreadpoolController, threadpool_info
 
 
 @functools.lru_cache(maxsize=1)
@@ -25,3 +25,8 @@ def numpy_blas_single_thread() -> Any:
     """A context in which NumPy's BLAS (OpenBLAS, MKL) runs on one thread; about 10 us to enter and
     leave. One thread for a (64, 64) @ (64, 480) product costs nothing."""
     return _controller().limit(limits=1, user_api="blas")
+
+
+def blas_threads() -> list[int]:
+    """The thread count of each BLAS library loaded now (NumPy's, SciPy's), read afresh."""
+    return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]

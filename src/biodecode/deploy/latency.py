@@ -24,11 +24,14 @@ def stream_latency(predictor: Predictor, *, seconds: float = 60.0, chunk_size: i
     (at least one window), so its decisions include the alignment product, as a live user's do."""
     dec = StreamDecoder(predictor, hop_s=hop_s)
     rng = np.random.default_rng(seed)
+
+    def noise(n: int) -> np.ndarray:  # (channels, n) of 20 uV white noise
+        return rng.standard_normal((len(dec.ch_names), n)).astype(np.float32) * 20e-6
+
     aligned = dec.alignment != "none"
     if aligned:
-        n = max(dec.n_times, int(calibrate_s * dec.sfreq))
-        dec.calibrate(rng.standard_normal((len(dec.ch_names), n)).astype(np.float32) * 20e-6)
-    data = rng.standard_normal((len(dec.ch_names), int(seconds * dec.sfreq))).astype(np.float32) * 20e-6
+        dec.calibrate(noise(max(dec.n_times, int(calibrate_s * dec.sfreq))))
+    data = noise(int(seconds * dec.sfreq))
     for _ in replay(dec, data[:, : dec.n_times * 2], chunk_size):  # warm-up
         pass
     dec.reset()  # the measured replay starts a new stream (its clock restarts at 0)
