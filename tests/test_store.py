@@ -75,17 +75,21 @@ def test_added_subject_builds_only_that_subject(tmp_path, monkeypatch):
     assert sorted(built) == ["1", "2", "3"] and set(c.metadata.subject) == {"2"}
 
 
-def test_parallel_build_equals_serial_and_uncached(tmp_path):
-    serial = load_windows("synthetic-mi", [1, 2, 3], cache_dir=str(tmp_path / "a"), n_jobs=1, **SYN)
+def test_parallel_build_equals_serial_and_uncached(tmp_path, monkeypatch):
+    from biodecode import sharedwork
+
+    subjects = [1, 2, 3, 4, 5, 6]
+    serial = load_windows("synthetic-mi", subjects, cache_dir=str(tmp_path / "a"), n_jobs=1, **SYN)
     seen = []
-    parallel = load_windows("synthetic-mi", [1, 2, 3], cache_dir=str(tmp_path / "b"), n_jobs=2,
+    monkeypatch.setattr(sharedwork, "WORKER_START_S", 0.0)  # a worker process builds some units
+    parallel = load_windows("synthetic-mi", subjects, cache_dir=str(tmp_path / "b"), n_jobs=2,
                             progress=lambda unit, done, total: seen.append((done, total)), **SYN)
-    plain = load_windows("synthetic-mi", [1, 2, 3], use_cache=False, **SYN)
+    plain = load_windows("synthetic-mi", subjects, use_cache=False, **SYN)
     for ws in (parallel, plain):
         np.testing.assert_array_equal(np.asarray(ws.X), np.asarray(serial.X))
         np.testing.assert_array_equal(ws.y, serial.y)
         assert ws.metadata.equals(serial.metadata) and ws.classes == serial.classes
-    assert seen[-1] == (3, 3) and len(seen) == 3  # progress per unit
+    assert seen[-1] == (6, 6) and len(seen) == 6  # progress per unit
 
 
 def test_lazy_subsets_read_only_their_rows(tmp_path):

@@ -2,9 +2,10 @@
 through the window store.
 
 A request is the union of its units' store entries (a unit is what :meth:`Dataset.units` yields: a
-subject's recordings of the task, or one record). Each missing entry is built on its own, in a worker
-process (joblib/loky; a user can point joblib at a Dask or Ray cluster), and written straight to the
-store, so the peak memory of a build is that of the workers' recordings, not of the dataset. The
+subject's recordings of the task, or one record). Each missing entry is built on its own, by this
+process or a worker process (joblib/loky, :mod:`biodecode.sharedwork`; a user can point joblib at a
+Dask or Ray cluster), and written straight to the store, so the peak memory of a build is that of
+the units being built, not of the dataset. The
 result is a :class:`WindowSet` whose ``X`` is a lazy concatenation of the entries' memory maps.
 """
 
@@ -22,6 +23,7 @@ from .datasets import Dataset, get_dataset
 from .errors import ConfigError, DataFormatError, DownloadError
 from .lazyarray import ConcatRows
 from .preprocessing import Pipeline
+from .sharedwork import share_work
 from .spec import WindowSpec
 from .store import WindowStore, entry_key
 from .windows import GROUP_COLUMNS, WindowSet, make_event_windows, make_sliding_windows
@@ -165,8 +167,8 @@ def load_windows(
     ``dataset`` is a registered name (with the window parameters as keywords) or a
     :class:`WindowSpec`. ``preprocessing=None`` applies the dataset's default pipeline (``[]``
     none). Event windows by default (``tmin``/``tmax`` default to the task's); ``window_s`` and
-    ``stride_s`` give sliding windows. ``n_jobs`` worker processes build missing entries (default
-    all cores; 1 builds in this process); ``progress(unit, done, total)`` is called per unit.
+    ``stride_s`` give sliding windows. ``n_jobs`` processes build missing entries, this one included
+    (default all cores; 1 builds in this process only); ``progress(unit, done, total)`` is called per unit.
     With the store on (``use_cache``), entries already built are memory-mapped without opening any
     source file beyond a ``stat``; ``verify=True`` re-checks every entry's content checksums.
     """
@@ -221,20 +223,10 @@ def load_windows(
     if progress and found:
         progress("(stored)", done, len(units))
     if missing:
-        log.info("%s: building %d of %d unit(s) with %d worker(s)", ds.name, len(missing), len(units),
+        log.info("%s: building %d of %d unit(s) in %d process(es)", ds.name, len(missing), len(units),
                  min(n_jobs, len(missing)))
         jobs = [(ds, u, spec, classes, str(store.root), keys[u], abouts[u]) for u in missing]
-        if n_jobs == 1 or len(missing) == 1:
-            results = (_build_entry(*j) for j in jobs)
-        else:
-            from joblib import Parallel, delayed
-
-            workers = min(n_jobs, len(missing))
-            try:  # results as each unit finishes, where the joblib backend can (loky, the default)
-                pool = Parallel(n_jobs=workers, return_as="generator_unordered")
-            except ValueError:  # a backend chosen by the user with joblib.parallel_config
-                pool = Parallel(n_jobs=workers)
-            results = pool(delayed(_build_entry)(*j) for j in jobs)
+        results = share_work(_build_entry, jobs, n_jobs)
         for unit, key, digest in results:
             if digest:
                 store.mark_verified(key, digest)

@@ -27,6 +27,12 @@ def numpy_blas_single_thread() -> Any:
     return _controller().limit(limits=1, user_api="blas")
 
 
+def single_threaded() -> Any:
+    """A context in which every thread pool threadpoolctl knows (BLAS, OpenMP) runs one thread: what
+    a process doing CPU work beside other busy processes (a build's workers) should use."""
+    return _controller().limit(limits=1)
+
+
 def blas_threads() -> list[int]:
     """The thread count of each BLAS library loaded now (NumPy's, SciPy's), read afresh."""
     return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
