@@ -198,6 +198,25 @@ def test_eegnex_matches_the_authors_keras_layout():
     assert [l.normalized_shape for l in m.modules() if isinstance(l, torch.nn.LayerNorm)] == [(1000,)] * 3 + [(250,)] * 2
 
 
+def test_eegnex_is_blind_to_each_electrodes_amplitude_unless_norm_batch():
+    """The authors' LayerNorm over time undoes any per-electrode gain (so band power per electrode,
+    the motor-imagery cue, cannot reach the spatial filter); BatchNorm per filter keeps it."""
+    from biodecode.models.eegnex import EEGNeX
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 200) * 20.0
+    gain = torch.tensor([1.0, 3.0, 0.2, 1.0, 5.0, 1.0]).view(1, 6, 1)  # one hemisphere louder, say
+    layer, batch = EEGNeX(6, 200, 2).eval(), EEGNeX(6, 200, 2, norm="batch").eval()
+    with torch.no_grad():
+        for m in batch.modules():  # non-trivial running statistics, as after training
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.fill_(4.0)
+        torch.testing.assert_close(layer(x * gain), layer(x), rtol=1e-4, atol=1e-4)
+        assert (batch(x * gain) - batch(x)).abs().max() > 1e-2
+    with pytest.raises(ValueError, match="norm"):
+        EEGNeX(6, 200, 2, norm="group")
+
+
 def _atcnet_keras_params(c: int, n: int, F1: int = 16, D: int = 2, K: int = 64, windows: int = 5) -> tuple[int, int]:
     """(trainable, BatchNorm moving statistics) of the authors' Keras ATCNet, layer by layer."""
     F2 = F1 * D
