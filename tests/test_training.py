@@ -176,6 +176,33 @@ def test_ddp_two_processes_end_with_identical_weights(tmp_path):
     assert not torch.equal(fresh["classifier.weight"], a["classifier.weight"])
 
 
+@pytest.mark.parametrize("command", [
+    ["train", "--model", "shallow", "--epochs", "2"],
+    ["compare", "--models", "shallow", "csp-lda", "--epochs", "1"],
+])
+def test_cli_under_torchrun_writes_one_run_folder(tmp_path, command):
+    """Every rank runs the command; rank 0 alone writes the folder and prints (rank 1 used to find
+    rank 0's folder and stop with 'already holds a run')."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(HERE.parent / "src"), TMPDIR=str(tmp),
+               BIODECODE_CACHE_DIR=str(tmp_path / "store"))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "biodecode.cli", *command,
+           "--dataset", "synthetic-mi", "--task", "left-right-imagery", "--subjects", "1", "2", "3",
+           "--protocol", "cross-subject", "--out", str(out), "-q"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("report: ") == 1  # printed by rank 0 only
+    if command[0] == "train":
+        assert json.loads((out / "status.json").read_text())["status"] == "done"
+        assert json.loads((out / "metrics.json").read_text())["summary"]["accuracy"]["n_folds"] == 3
+    else:
+        assert set(json.loads((out / "compare.json").read_text())["models"]) == {"shallow", "csp-lda"}
+    assert not [p for p in tmp.iterdir() if p.name.startswith("biodecode-rank-")]  # rank 1's copy is gone
+
+
 def test_channels_last_training_matches_default_layout(windows):
     X, y, ws = windows
     results = []

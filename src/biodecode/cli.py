@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import logging
 import sys
 import time
@@ -230,10 +232,11 @@ def _default_out(*parts: str) -> Path:
 
 def _run(config: "RunConfig", out: Path, quiet: bool, overwrite: bool) -> dict[str, Any]:
     """run_experiment with progress bars; a failure says where the run's files are."""
-    from .runs import check_run_dir
+    from .runs import check_run_dir, is_rank_zero
 
     config.validate()  # names and values, before the training libraries are imported
-    check_run_dir(out, overwrite)
+    if is_rank_zero():  # under torchrun the other ranks write nowhere (run_experiment sees to it)
+        check_run_dir(out, overwrite)
     from .experiment import run_experiment
 
     try:
@@ -565,6 +568,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        from .runs import is_rank_zero
+
+        if args.command in ("train", "compare") and not is_rank_zero():
+            # torchrun / Lightning DDP: every rank trains; rank 0 alone draws bars and prints results
+            args.quiet = True
+            with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+                return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except (BiodecodeError, FileNotFoundError) as exc:
         print(f"biodecode {args.command}: error: {exc}", file=sys.stderr)

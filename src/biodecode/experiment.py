@@ -27,7 +27,7 @@ from .lazyarray import take_rows
 from .alignment import align_windows
 from .baselines import BASELINES, baseline_proba, fit_baseline, is_baseline, make_baseline, save_baseline
 from .loading import load_windows
-from .runs import check_run_dir, set_status, start_run
+from .runs import check_run_dir, is_rank_zero, rank_out_dir, set_status, start_run
 from .spec import WindowSpec
 from .windows import WindowSet, with_metadata_channels
 
@@ -89,11 +89,20 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     once the windows are ready, so a run that cannot load its data leaves nothing behind.
     ``progress(message)`` gets a line per fold; ``data_progress(unit, done, total)`` is called as each
     recording unit's windows are ready; ``on_epoch(fold_index, n_folds, history_row)`` after every epoch.
+    Under ``torchrun`` (or Lightning's DDP launcher) every rank trains, and only rank 0 writes
+    ``out_dir`` and reports progress (:func:`biodecode.runs.rank_out_dir`).
     """
+    with rank_out_dir(out_dir) as out:  # under torchrun only rank 0 writes out_dir
+        return _run_experiment(config, out, progress=progress if is_rank_zero() else None, windows=windows,
+                               data_progress=data_progress, on_epoch=on_epoch, overwrite=overwrite)
+
+
+def _run_experiment(config: RunConfig, out: Path, *, progress: Callable[[str], None] | None,
+                    windows: WindowSet | None, data_progress: Callable[[str, int, int], None] | None,
+                    on_epoch: Callable[[int, int, dict[str, float]], None] | None, overwrite: bool) -> dict[str, Any]:
     config = copy.deepcopy(config)  # resolved below; the caller's config is left as it was given
     config.validate()
     require_loggers(config.train.loggers)
-    out = Path(out_dir)
     check_run_dir(out, overwrite)  # before any work
     ds = get_dataset(config.data.dataset, path=config.data.data_dir, **config.data.dataset_kwargs)
     p = fill_dataset_split(config, ds)

@@ -4,6 +4,10 @@ A run folder holds the files :func:`biodecode.experiment.run_experiment` writes 
 ``status.json``: ``running`` (with the process id and host), ``done``, or ``failed`` with the
 error message. A run killed outright stays ``running``; :func:`read_status` reports it as
 ``interrupted`` once its process is gone.
+
+Under ``torchrun`` or Lightning's DDP launcher every process runs the same command; only global
+rank 0 writes the run folder (:func:`rank_out_dir`), the others train beside it (DDP needs every
+rank) and keep their identical copy of the reports in a temporary folder that is removed.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import ConfigError
 from .evaluation.report import write_json
@@ -24,6 +30,40 @@ from .store import pid_alive
 RUN_FILES = ("status.json", "config.yaml", "environment.json", "metrics.json", "metrics.md", "confusion_matrix.png",
              "learning_curves.png", "folds.json", "predictions.csv", "model.pt", "model.joblib", "evaluate")
 STATUS = "status.json"
+
+
+#: The variables Lightning reads for a process's global rank (torchrun sets RANK, Lightning's own
+#: launcher LOCAL_RANK, SLURM SLURM_PROCID, LSF JSM_NAMESPACE_RANK), in its order.
+_RANK_VARS = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+_redirected = False  # inside a rank_out_dir of a rank other than 0
+
+
+def is_rank_zero() -> bool:
+    """Whether this process writes run folders and prints results: rank 0 of a distributed launch,
+    or any process started without one."""
+    for key in _RANK_VARS:
+        if os.environ.get(key) is not None:
+            return int(os.environ[key]) == 0
+    return True
+
+
+@contextmanager
+def rank_out_dir(out: str | os.PathLike) -> Iterator[Path]:
+    """``out`` itself on rank 0; on another rank a path of the same name in a temporary folder,
+    removed on leaving, so that ranks never race on one run folder. Nested uses (a comparison's
+    runs) stay inside the outermost temporary folder."""
+    global _redirected
+    out = Path(out)
+    if _redirected or is_rank_zero():
+        yield out
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="biodecode-rank-"))
+    _redirected = True
+    try:
+        yield tmp / out.name
+    finally:
+        _redirected = False
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:

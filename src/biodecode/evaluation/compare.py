@@ -74,7 +74,19 @@ def compare_models(
 ) -> dict[str, Any]:
     """Run every model in ``models`` with every seed under ``config``'s data and protocol (the
     windows are built once), then score and test them per subject. ``config.model.kwargs`` apply
-    to the model named in ``config`` only; the others run with their defaults. Returns the report."""
+    to the model named in ``config`` only; the others run with their defaults. Returns the report.
+    Under ``torchrun`` only rank 0 writes ``out_dir`` (:func:`biodecode.runs.rank_out_dir`)."""
+    from ..runs import is_rank_zero, rank_out_dir
+
+    with rank_out_dir(out_dir) as out:
+        return _compare_models(config, models, out, seeds=seeds, overwrite=overwrite,
+                               progress=progress if is_rank_zero() else None, data_progress=data_progress,
+                               on_epoch=on_epoch)
+
+
+def _compare_models(config: RunConfig, models: Sequence[str], out: Path, *, seeds: Sequence[int], overwrite: bool,
+                    progress: Callable[[str], None] | None, data_progress: Callable[[str, int, int], None] | None,
+                    on_epoch: Callable[[int, int, dict[str, float]], None] | None) -> dict[str, Any]:
     from ..experiment import load_run_windows, run_experiment
     from ..runs import check_run_dir
 
@@ -83,7 +95,6 @@ def compare_models(
         raise ConfigError(f"compare: give at least two models, got {models}")
     if not seeds:
         raise ConfigError("compare: give at least one seed")
-    out = Path(out_dir)
     if (out / "compare.json").exists() and not overwrite:
         raise ConfigError(f"{out}: already holds a comparison; choose another folder or overwrite it (--overwrite)")
     checked = []
