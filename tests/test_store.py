@@ -246,3 +246,56 @@ def test_another_data_folder_never_gets_this_folders_windows(data_dir, tmp_path)
     (good / "100.dat").write_bytes(bytes(raw))
     edited = load_windows("mitdb", ["100"], "aami-beats", data_dir=str(tmp_path / "good"), **kw)
     np.testing.assert_array_equal(np.asarray(edited.X), np.asarray(from_bad.X))
+
+
+def _age(entry: Path, days: float) -> None:
+    t = __import__("time").time() - days * 86400
+    os.utime(entry, (t, t))
+
+
+def test_prune_removes_entries_not_used_lately_and_a_request_rebuilds_them(tmp_path, monkeypatch):
+    load_windows("synthetic-mi", [1, 2, 3], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    store = WindowStore(tmp_path)
+    by_unit = {e.unit: e for e in store.entries()}
+    assert sorted(by_unit) == ["1", "2", "3"] and all(e.dataset == "synthetic-mi" and e.n_windows for e in by_unit.values())
+    for unit, days in (("1", 40), ("2", 40), ("3", 1)):
+        _age(tmp_path / by_unit[unit].key, days)
+    load_windows("synthetic-mi", [2], cache_dir=str(tmp_path), n_jobs=1, **SYN)  # a hit marks 2 as used now
+    assert store.prune(older_than_s=30 * 86400, dry_run=True)[0].unit == "1"
+    assert len(store.entries()) == 3  # a dry run removes nothing
+    gone = store.prune(older_than_s=30 * 86400)
+    assert [e.unit for e in gone] == ["1"] and sorted(e.unit for e in store.entries()) == ["2", "3"]
+    built = _count_builds(monkeypatch)
+    load_windows("synthetic-mi", [1, 2, 3], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    assert built == ["1"]  # only the pruned entry is built again
+
+
+def test_prune_to_a_size_removes_the_least_recently_used_first(tmp_path):
+    load_windows("synthetic-mi", [1, 2, 3], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    store = WindowStore(tmp_path)
+    entries = {e.unit: e for e in store.entries()}
+    for unit, days in (("1", 3), ("2", 9), ("3", 1)):
+        _age(tmp_path / entries[unit].key, days)
+    one = entries["1"].bytes
+    gone = store.prune(max_bytes=sum(e.bytes for e in entries.values()) - one)  # room for two: the oldest goes
+    assert [e.unit for e in gone] == ["2"]
+    assert [e.unit for e in store.prune(max_bytes=0)] == ["1", "3"] and store.entries() == []
+    with pytest.raises(ValueError, match="older_than_s"):
+        store.prune()
+
+
+def test_cache_command_reports_and_prunes(tmp_path, capsys):
+    from biodecode.cli import main
+
+    load_windows("synthetic-mi", [1, 2], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    for e in WindowStore(tmp_path).entries():
+        _age(tmp_path / e.key, 60)
+    assert main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 entries" in out and "synthetic-mi" in out and "last used 60.0 days ago" in out
+    assert main(["cache", "prune", "--older-than", "30d", "--dry-run", "--cache-dir", str(tmp_path)]) == 0
+    assert "would remove 2 entries" in capsys.readouterr().out and len(WindowStore(tmp_path).entries()) == 2
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path)]) == 2  # says what to give
+    assert "--older-than" in capsys.readouterr().err
+    assert main(["cache", "prune", "--older-than", "30d", "--cache-dir", str(tmp_path)]) == 0
+    assert "removed 2 entries" in capsys.readouterr().out and WindowStore(tmp_path).entries() == []

@@ -87,6 +87,60 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SIZES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _duration(text: str) -> float:
+    """'30d', '12h', '90m', '2w' or seconds -> seconds."""
+    t = text.strip().lower()
+    try:
+        return float(t[:-1]) * _UNITS[t[-1]] if t and t[-1] in _UNITS else float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30d, 12h, 90m)") from None
+
+
+def _size(text: str) -> int:
+    """'20G', '500M', '1.5T' or bytes -> bytes."""
+    t = text.strip().upper().removesuffix("B")
+    try:
+        return int(float(t[:-1]) * _SIZES[t[-1]]) if t and t[-1] in _SIZES else int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 20G, 500M)") from None
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB"
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """The window store: what it holds, and pruning entries no request uses any more."""
+    from .store import WindowStore
+
+    store = WindowStore(args.cache_dir)
+    if args.action == "info":
+        entries = store.entries()
+        print(f"window store {store.root}: {len(entries)} entries, {_mb(sum(e.bytes for e in entries))}")
+        by: dict[str, list] = {}
+        for e in entries:
+            by.setdefault(e.dataset, []).append(e)
+        for name, es in sorted(by.items()):
+            age = (time.time() - max(e.last_used for e in es)) / 86400
+            print(f"  {name:16s} {len(es):5d} entries  {sum(e.n_windows for e in es):8d} windows  "
+                  f"{_mb(sum(e.bytes for e in es)):>12s}  last used {age:.1f} days ago")
+        return 0
+    if args.action == "clear":
+        gone = store.prune(max_bytes=0, dry_run=args.dry_run)
+    else:
+        if args.older_than is None and args.max_size is None:
+            raise ConfigError("cache prune: give --older-than (e.g. 30d), --max-size (e.g. 20G) or both")
+        gone = store.prune(older_than_s=args.older_than, max_bytes=args.max_size, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(gone)} entries ({_mb(sum(e.bytes for e in gone))}) from {store.root}; "
+          f"{len(store.entries()) - (len(gone) if args.dry_run else 0)} left")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import count_macs, count_parameters, create_model, describe_model, list_models
 
@@ -449,6 +503,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--task")
     d.add_argument("--data-dir", help="data root (default: $BIODECODE_DATA_DIR or the user cache)")
     d.set_defaults(func=cmd_datasets)
+
+    k = sub.add_parser("cache", help="the window store: what it holds (info); remove entries not used lately (prune) "
+                                     "or all of them (clear)")
+    k.add_argument("action", choices=["info", "prune", "clear"])
+    k.add_argument("--cache-dir", help="the store (default: $BIODECODE_CACHE_DIR or ~/.cache/biodecode/windows)")
+    k.add_argument("--older-than", type=_duration, help="prune: entries no request used for this long, e.g. 30d")
+    k.add_argument("--max-size", type=_size, help="prune: then least recently used ones until the store is this small, "
+                                                  "e.g. 20G")
+    k.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
+    k.set_defaults(func=cmd_cache)
 
     m = sub.add_parser("models", help="list models with parameter and MAC counts")
     m.add_argument("--n-channels", type=_positive(int), default=64)

@@ -22,6 +22,7 @@ import socket
 import tempfile
 import uuid
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,20 @@ STALE_AFTER_S = 6 * 3600
 _TMP_PREFIX = ".tmp-"
 _ARRAYS = ("X.npy", "y.npy", "meta.npz")
 _VERIFIED: set[tuple[str, str]] = set()  # (entry path, manifest digest) checked in this process
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    """One stored entry as :meth:`WindowStore.entries` lists it: its size on disk (bytes) and when a
+    request last used it (seconds since the epoch: the entry folder's modification time, which
+    every hit sets)."""
+
+    key: str
+    dataset: str
+    unit: str
+    n_windows: int
+    bytes: int
+    last_used: float
 
 
 class CorruptEntry(Exception):
@@ -160,6 +175,61 @@ class WindowStore:
                 removed.append(p)
         return removed
 
+    def entries(self) -> list[EntryInfo]:
+        """Every complete entry (temporary folders and the file-hash records left out), least
+        recently used first. An entry whose manifest cannot be read is listed with dataset '?'."""
+        out = []
+        if not self.root.is_dir():
+            return out
+        for p in self.root.iterdir():
+            if p.name.startswith(".") or not p.is_dir():
+                continue
+            try:
+                size = sum(f.stat().st_size for f in p.iterdir() if f.is_file())
+                used = p.stat().st_mtime
+            except OSError:  # removed meanwhile
+                continue
+            try:
+                man = json.loads((p / "manifest.json").read_text())
+                about, n = man.get("about", {}), int(man["shape"][0])
+            except (OSError, ValueError, KeyError, TypeError, IndexError):
+                about, n = {}, 0
+            out.append(EntryInfo(p.name, str(about.get("dataset", "?")), str(about.get("unit", "?")), n, size, used))
+        return sorted(out, key=lambda e: e.last_used)
+
+    def prune(self, *, older_than_s: float | None = None, max_bytes: int | None = None,
+              dry_run: bool = False) -> list[EntryInfo]:
+        """Remove entries no request has used for ``older_than_s`` seconds, then the least recently
+        used ones until the store holds at most ``max_bytes``; stale temporary folders go too.
+        Returns the entries removed (or that would be, with ``dry_run``). Safe beside readers and
+        writers in other processes: an entry is renamed away in one step (see :meth:`remove`), a
+        process that has it mapped keeps reading its files, and a later request rebuilds it."""
+        if older_than_s is None and max_bytes is None:
+            raise ValueError("prune: give older_than_s, max_bytes or both")
+        if not dry_run:
+            self.clean_stale()
+        entries, now = self.entries(), time.time()
+        gone = [e for e in entries if older_than_s is not None and now - e.last_used > older_than_s]
+        if max_bytes is not None:
+            total = sum(e.bytes for e in entries) - sum(e.bytes for e in gone)
+            for e in entries:  # least recently used first
+                if total <= max_bytes:
+                    break
+                if e not in gone:
+                    gone.append(e)
+                    total -= e.bytes
+        if not dry_run:
+            for e in gone:
+                self.remove(e.key)
+        return gone
+
+    def _touch(self, entry: Path) -> None:
+        """Mark ``entry`` used now (its folder's modification time), for :meth:`prune`."""
+        try:
+            os.utime(entry)
+        except OSError:  # a read-only store still serves its entries
+            pass
+
     def remove(self, key: str) -> None:
         """Delete the entry ``key``. It is first renamed away in one step, so a reader in another
         process sees either the whole entry or none, never a half-deleted folder."""
@@ -238,6 +308,7 @@ class WindowStore:
                         key, man_label(entry), exc)
             self.remove(key)
             return None
+        self._touch(entry)
         return WindowSet(X, y, meta, list(man["classes"]), float(man["sfreq"]), list(man["ch_names"]), dict(man["info"]))
 
     # --- write -------------------------------------------------------------------------------
