@@ -8,7 +8,15 @@ in mV), the median distance to the nearest one, and the correlation of its mean 
 mean N, V and F beats. A record whose normal beats look like DS1's ventricular or fusion beats is
 one a network trained on DS1 will misread whatever its settings: this is the evidence behind the
 record-117 note in docs/accuracy.md. Uses labels of the test records only to pick their N beats,
-never to train or tune anything.
+never to train or tune anything. The DS1 record that holds most F beats (208: 372 of DS1's 429)
+gets its own mean N and mean F columns, since a network's F class is, in effect, that patient's
+fusion beats.
+
+    python -m benchmarks.ecg_record_similarity --run RUN_DIR
+
+reads a trained run's predictions instead and splits each test record's normal beats by whether a
+V beat comes just before or after them (the RR channels differ there): record 233's misread beats
+are the ones with ordinary RR intervals.
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ def similarity(k: int = 10, max_beats: int = 600, data_dir: str | None = None,
     train = np.isin(record, DS1)
     nn = NearestNeighbors(n_neighbors=k).fit(X[train])
     means = {c: X[train & (label == c)].mean(0) for c in ("N", "V", "F")}
+    f_rec = pd.Series(record[train & (label == "F")]).value_counts().index[0]  # DS1's F beats: mostly one patient
+    means[f"F of {f_rec}"] = X[(record == f_rec) & (label == "F")].mean(0)
+    means[f"N of {f_rec}"] = X[(record == f_rec) & (label == "N")].mean(0)
     rows = []
     for rec in sorted(set(record[~train]), key=int):
         beats = X[(record == rec) & (label == "N")]
@@ -56,12 +67,48 @@ def similarity(k: int = 10, max_beats: int = 600, data_dir: str | None = None,
     return pd.DataFrame(rows).set_index("record")
 
 
+def n_accuracy_by_neighbour(true: np.ndarray, predicted: np.ndarray) -> dict[str, tuple[float, int]]:
+    """Share of one record's normal beats (labels in time order) called N, split by whether the beat
+    follows a V beat (a long RR before it: the compensatory pause), precedes one, or neither:
+    ``{"after V": (share, n), "before V": ..., "neither": ..., "all": ...}``."""
+    true, predicted = np.asarray(true), np.asarray(predicted)
+    after = np.r_[False, true[:-1] == "V"]
+    before = np.r_[true[1:] == "V", False]
+    n = true == "N"
+    out = {}
+    for name, mask in (("after V", n & after), ("before V", n & before), ("neither", n & ~after & ~before), ("all", n)):
+        out[name] = (float(np.mean(predicted[mask] == "N")) if mask.any() else float("nan"), int(mask.sum()))
+    return out
+
+
+def beat_errors(run_dir: str) -> pd.DataFrame:
+    """Per test record of a MIT-BIH run folder (its ``predictions.csv``): :func:`n_accuracy_by_neighbour`
+    and what the misread normal beats were called."""
+    pred = pd.read_csv(os.path.join(run_dir, "predictions.csv"), dtype={"subject": str}).sort_values("window")
+    rows = []
+    for rec, g in pred.groupby("subject", sort=False):
+        split = n_accuracy_by_neighbour(g["true"].to_numpy(), g["predicted"].to_numpy())
+        wrong = g[(g["true"] == "N") & (g["predicted"] != "N")]["predicted"].value_counts()
+        rows.append({"record": rec, **{f"N right, {k} (n)": f"{v:.2f} ({n})" for k, (v, n) in split.items()},
+                     "misread N called": ", ".join(f"{c} {k}" for c, k in wrong.items()) or "-"})
+    return pd.DataFrame(rows).set_index("record").sort_index(key=lambda i: i.astype(int))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--max-beats", type=int, default=600)
     ap.add_argument("--data-dir", default=os.environ.get("BIODECODE_DATA_DIR"))
+    ap.add_argument("--run", help="a run folder of `biodecode train --config configs/ecg-inter-patient.yaml`: "
+                                  "print its test records' normal beats called N, by neighbouring V beats")
     args = ap.parse_args(argv)
+    if args.run:
+        table = beat_errors(args.run)
+        print("| record | " + " | ".join(table.columns) + " |")
+        print("|---" * (len(table.columns) + 1) + "|")
+        for rec, row in table.iterrows():
+            print(f"| {rec} | " + " | ".join(str(v) for v in row) + " |")
+        return
     table = similarity(args.k, args.max_beats, args.data_dir)
     print("| record | " + " | ".join(table.columns) + " |")
     print("|---" * (len(table.columns) + 1) + "|")

@@ -143,3 +143,22 @@ def test_record_117s_normal_beats_resemble_ds1s_ventricular_and_fusion_beats(dat
     assert list(table.index) == ["100", "117"]
     assert table.loc["117", "neighbours N"] < 0.5 < table.loc["100", "neighbours N"]
     assert table.loc["117", "r with DS1 mean N"] < 0.5 < table.loc["100", "r with DS1 mean N"]
+
+
+def test_normal_beats_split_by_neighbouring_ventricular_beats(tmp_path):
+    """benchmarks.ecg_record_similarity's split behind the record-233 note: normal beats right when a
+    V beat comes just before, just after, or neither; read back from a run's predictions."""
+    import pandas as pd
+
+    from benchmarks.ecg_record_similarity import beat_errors, n_accuracy_by_neighbour
+
+    true = np.array(["N", "V", "N", "N", "N", "V", "N", "S"])
+    pred = np.array(["F", "V", "N", "F", "N", "V", "N", "S"])
+    got = n_accuracy_by_neighbour(true, pred)
+    assert got["after V"] == (1.0, 2) and got["before V"] == (0.5, 2)  # beats 2, 6 / beats 0, 4
+    assert got["neither"] == (0.0, 1) and got["all"] == (0.6, 5)
+    rows = pd.DataFrame({"fold": 0, "window": np.arange(8)[::-1], "subject": "233", "true": true[::-1],
+                         "predicted": pred[::-1]})  # shuffled order: read back in window order
+    rows.to_csv(tmp_path / "predictions.csv", index=False)
+    table = beat_errors(str(tmp_path))
+    assert table.loc["233", "N right, after V (n)"] == "1.00 (2)" and table.loc["233", "misread N called"] == "F 2"
