@@ -49,9 +49,11 @@ def similarity(k: int = 10, max_beats: int = 600, data_dir: str | None = None,
     train = np.isin(record, DS1)
     nn = NearestNeighbors(n_neighbors=k).fit(X[train])
     means = {c: X[train & (label == c)].mean(0) for c in ("N", "V", "F")}
-    f_rec = pd.Series(record[train & (label == "F")]).value_counts().index[0]  # DS1's F beats: mostly one patient
-    means[f"F of {f_rec}"] = X[(record == f_rec) & (label == "F")].mean(0)
-    means[f"N of {f_rec}"] = X[(record == f_rec) & (label == "N")].mean(0)
+    f_counts = pd.Series(record[train & (label == "F")]).value_counts()  # DS1's F beats: mostly one patient
+    if len(f_counts):
+        f_rec = f_counts.index[0]
+        means[f"F of {f_rec}"] = X[(record == f_rec) & (label == "F")].mean(0)
+        means[f"N of {f_rec}"] = X[(record == f_rec) & (label == "N")].mean(0)
     rows = []
     for rec in sorted(set(record[~train]), key=int):
         beats = X[(record == rec) & (label == "N")]
