@@ -8,7 +8,9 @@ and a digest of the manifest itself). An entry is written into a temporary folde
 place; a reader never sees a half-written entry. Temporary folders left by killed writers are
 removed. Every hit checks the manifest against the arrays; content checksums are verified the first
 time an entry is used in a process (or on every read with ``verify=True``). A corrupt entry is
-logged by name, removed and reported as a miss, so the caller rebuilds it: never served.
+logged by name, removed and reported as a miss, so the caller rebuilds it: never served. Every hit
+marks its entry used (the folder's modification time); :meth:`WindowStore.prune` removes entries
+no request has used lately (``biodecode cache prune``).
 """
 
 from __future__ import annotations
