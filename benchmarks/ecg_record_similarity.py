@@ -96,6 +96,14 @@ def beat_errors(run_dir: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("record").sort_index(key=lambda i: i.astype(int))
 
 
+def _print_markdown(table: pd.DataFrame, cell) -> None:
+    """``table`` (indexed by record) as a Markdown table; ``cell(column, value)`` formats a value."""
+    print("| record | " + " | ".join(table.columns) + " |")
+    print("|---" * (len(table.columns) + 1) + "|")
+    for rec, row in table.iterrows():
+        print(f"| {rec} | " + " | ".join(cell(c, v) for c, v in row.items()) + " |")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--k", type=int, default=10)
@@ -105,18 +113,10 @@ def main(argv: list[str] | None = None) -> None:
                                   "print its test records' normal beats called N, by neighbouring V beats")
     args = ap.parse_args(argv)
     if args.run:
-        table = beat_errors(args.run)
-        print("| record | " + " | ".join(table.columns) + " |")
-        print("|---" * (len(table.columns) + 1) + "|")
-        for rec, row in table.iterrows():
-            print(f"| {rec} | " + " | ".join(str(v) for v in row) + " |")
+        _print_markdown(beat_errors(args.run), lambda column, v: str(v))
         return
-    table = similarity(args.k, args.max_beats, args.data_dir)
-    print("| record | " + " | ".join(table.columns) + " |")
-    print("|---" * (len(table.columns) + 1) + "|")
-    for rec, row in table.iterrows():
-        print(f"| {rec} | " + " | ".join(f"{v:.0f}" if c == "N beats" else f"{v:.2f}" for c, v in row.items()) + " |")
-
+    _print_markdown(similarity(args.k, args.max_beats, args.data_dir),
+                    lambda column, v: f"{v:.0f}" if column == "N beats" else f"{v:.2f}")
 
 if __name__ == "__main__":
     main()

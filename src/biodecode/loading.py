@@ -223,7 +223,7 @@ def load_windows(
     if progress and found:
         progress("(stored)", done, len(units))
     if missing:
-        log.info("%s: building %d of %d unit(s) in %d process(es)", ds.name, len(missing), len(units),
+        log.info("%s: building %d of %d unit(s) in up to %d process(es)", ds.name, len(missing), len(units),
                  min(n_jobs, len(missing)))
         jobs = [(ds, u, spec, classes, str(store.root), keys[u], abouts[u]) for u in missing]
         results = share_work(_build_entry, jobs, n_jobs)
