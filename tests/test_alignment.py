@@ -159,3 +159,52 @@ def test_aligned_rows_apply_their_matrices_with_numpy_blas_on_one_thread(monkeyp
     assert blas_threads() == before
     want = np.stack([mats[group[i]] @ base[i] for i in (4, 0, 3)])
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_median_alignment_subtracts_each_groups_median_window_lazily(tmp_path):
+    """``method="median"``: every window minus its own group's median window (per channel and sample),
+    read lazily in any order; a minority of odd windows (ectopic beats) does not move the median."""
+    from biodecode.alignment import CentredRows, median_window
+
+    ws = load_windows("synthetic-mi", [1, 2, 3], cache_dir=str(tmp_path), **SYN)
+    al = align_windows(ws, by="subject", method="median")
+    assert isinstance(al.X, CentredRows) and al.info["alignment"] == {"method": "median", "by": ["subject"]}
+    raw, g = np.asarray(ws.X), ws.groups("subject")
+    full = np.asarray(al.X)
+    for s in ("1", "2", "3"):
+        rows = np.flatnonzero(g == s)
+        np.testing.assert_allclose(full[rows], raw[rows] - np.median(raw[rows], axis=0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.median(full[rows], axis=0), 0.0, atol=1e-5)
+    idx = np.array([5, 0, 40, 3, 70])
+    np.testing.assert_allclose(al.X[idx], full[idx], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(take_rows(al.X, idx)), full[idx], rtol=1e-6)
+    np.testing.assert_allclose(al.X[7], full[7], rtol=1e-6)
+    np.testing.assert_allclose(al.X[idx, 1:3], full[idx, 1:3], rtol=1e-6)
+
+    # a typical beat plus 20% outliers: the median stays on the typical beat, the mean does not
+    rng = np.random.default_rng(0)
+    beat = np.sin(np.linspace(0, 3, 50))[None].astype(np.float32)
+    X = np.repeat(beat[None], 100, axis=0) + 0.01 * rng.standard_normal((100, 1, 50)).astype(np.float32)
+    X[:20] += 5.0
+    np.testing.assert_allclose(median_window(X), beat, atol=0.02)
+    assert np.abs(X.mean(0) - beat).max() > 0.9
+    # a subsample bounds the rows read, and is the same on every call
+    np.testing.assert_allclose(median_window(X, max_rows=60, seed=3), median_window(X, max_rows=60, seed=3))
+    np.testing.assert_allclose(median_window(X, max_rows=60), beat, atol=0.1)
+    X[3, 0, 7] = np.nan
+    with pytest.raises(Exception, match="NaN or inf"):
+        median_window(X)
+
+
+def test_a_run_with_median_alignment_carries_it_into_evaluate_and_the_stream_refuses_it(tmp_path):
+    cfg = RunConfig.from_dict({"data": {"dataset": "synthetic-mi", "task": "left-right-imagery", "subjects": [1, 2, 3],
+                                        "dataset_kwargs": SYN["dataset_kwargs"], "alignment": "median"},
+                               "model": {"name": "csp-lda"}, "protocol": {"name": "loso"}})
+    run_experiment(cfg, tmp_path / "run")
+    ev = evaluate_model(tmp_path / "run" / "model.joblib", [3], out_dir=tmp_path / "ev")
+    last = json.loads((tmp_path / "run" / "metrics.json").read_text())["folds"][-1]
+    assert ev["metrics"]["accuracy"] == pytest.approx(last["metrics"]["accuracy"])
+    rec = _Recorder()
+    rec.meta["alignment"] = {"method": "median", "by": ["subject"]}
+    with pytest.raises(ConfigError, match="median window.*cannot apply it"):
+        StreamDecoder(rec, hop_s=0.5)

@@ -10,6 +10,14 @@ subject's own unlabelled windows (offline) or a calibration segment (streaming) 
   (``x -> M^(-1/2) x`` transforms every covariance ``C -> M^(-1/2) C M^(-1/2)``), so it serves the
   networks and the covariance pipelines (ts-lr, mdm, csp) alike.
 
+- ``"median"``: each group's median window (per channel and time sample, over its windows) is
+  subtracted: a first-moment alignment for event-locked windows whose shape, not power, carries the
+  class. For ECG beats it leaves each beat's deviation from the patient's typical beat, the way the
+  inter-patient literature normalises RR intervals per patient: a patient whose normal beats are
+  wide (bundle branch block) or odd-shaped no longer looks like another patient's ectopic beats.
+  The median is taken over up to :data:`MEDIAN_ROWS` windows per group (a seeded subsample), so a
+  few ectopic beats or artefacts do not move it and memory stays bounded.
+
 ``align_windows(ws, by="subject")`` returns a WindowSet whose ``X`` applies the matrices as rows
 are read (a lazy view over the store's memory maps; nothing is copied up front).
 """
@@ -24,6 +32,9 @@ from .errors import ConfigError, DataFormatError
 from .lazyarray import take_rows
 from .threads import numpy_blas_single_thread
 from .windows import WindowSet
+
+#: At most this many windows per group (a fixed-seed subsample) give its median window.
+MEDIAN_ROWS = 2000
 
 #: Added to the mean covariance's diagonal, relative to its mean eigenvalue, before inverting.
 SHRINK = 1e-6
@@ -70,6 +81,47 @@ def alignment_matrix(X: Any, method: str = "euclidean", batch: int = 256) -> np.
     return (V / np.sqrt(w)) @ V.T
 
 
+def median_window(X: Any, max_rows: int = MEDIAN_ROWS, seed: int = 0) -> np.ndarray:
+    """The median ``(C, T)`` over the windows ``X (n, C, T)`` (per channel and sample), float32, from
+    at most ``max_rows`` of them drawn without replacement with ``seed`` (all of them when fewer)."""
+    n = len(X)
+    if n == 0:
+        raise DataFormatError("alignment: no windows to compute a median window from")
+    rows = np.arange(n) if n <= max_rows else np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
+    x = np.asarray(X[rows], dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise DataFormatError("alignment: the windows contain NaN or inf")
+    return np.median(x, axis=0).astype(np.float32)
+
+
+class CentredRows:
+    """Rows of ``base`` ``(n, C, T)`` minus their group's offset ``offsets[group[i]]`` ``(C, T)`` when
+    read; lazy like :class:`AlignedRows`."""
+
+    def __init__(self, base: Any, group: np.ndarray, offsets: np.ndarray):
+        self.base, self.group, self.offsets = base, np.asarray(group, dtype=np.int64), np.asarray(offsets, np.float32)
+        self.shape, self.dtype = tuple(base.shape), np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def take(self, key) -> "CentredRows":
+        return CentredRows(take_rows(self.base, key), self.group[key], self.offsets)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, tuple):
+            return self[key[0]][(slice(None), *key[1:]) if np.ndim(self.group[key[0]]) else key[1:]]
+        return np.asarray(self.base[key], dtype=np.float32) - self.offsets[self.group[key]]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[np.arange(len(self))]
+        return out.astype(dtype, copy=False) if dtype is not None else out
+
+
 class AlignedRows:
     """Rows of ``base`` (an array or lazy view ``(n, C, T)``), each multiplied by its group's matrix
     ``mats[group[i]]`` when read. ``take`` stays lazy, as :class:`~biodecode.lazyarray.ConcatRows` does."""
@@ -107,20 +159,25 @@ class AlignedRows:
 
 def align_windows(ws: WindowSet, by: str | Sequence[str] = "subject", method: str = "euclidean") -> WindowSet:
     """``ws`` with each group of windows (``by``: a metadata column or columns, e.g. subject or
-    (subject, session)) aligned by its own mean covariance (``method``: euclidean or riemannian).
-    Labels are not used."""
+    (subject, session)) aligned by its own mean covariance (``method``: euclidean or riemannian) or
+    centred on its own median window (``method="median"``). Labels are not used."""
     if len(ws) == 0:
         raise DataFormatError("align_windows: the window set is empty")
+    check_alignment(method)
     groups = ws.groups(by)
     names, inverse = np.unique(groups, return_inverse=True)
-    mats = np.stack([alignment_matrix(take_rows(ws.X, np.flatnonzero(inverse == g)), method)
-                     for g in range(len(names))])
     info = dict(ws.info, alignment={"method": method, "by": [by] if isinstance(by, str) else list(by)})
-    return WindowSet(AlignedRows(ws.X, inverse, mats), ws.y, ws.metadata, list(ws.classes), ws.sfreq,
-                     list(ws.ch_names), info)
+    if method == "median":
+        offsets = np.stack([median_window(take_rows(ws.X, np.flatnonzero(inverse == g))) for g in range(len(names))])
+        X: Any = CentredRows(ws.X, inverse, offsets)
+    else:
+        mats = np.stack([alignment_matrix(take_rows(ws.X, np.flatnonzero(inverse == g)), method)
+                         for g in range(len(names))])
+        X = AlignedRows(ws.X, inverse, mats)
+    return WindowSet(X, ws.y, ws.metadata, list(ws.classes), ws.sfreq, list(ws.ch_names), info)
 
 
-ALIGNMENTS = ("none", "euclidean", "riemannian")
+ALIGNMENTS = ("none", "euclidean", "riemannian", "median")
 
 
 def check_alignment(name: str) -> str:

@@ -26,7 +26,8 @@ class DataConfig:
     for MIT-BIH beats; such models cannot be streamed, the decoder has no metadata); alignment:
     ``"euclidean"`` or ``"riemannian"`` aligns each ``alignment_by`` group (default each subject; e.g.
     ``[subject, session]`` across days) by its own arithmetic or Riemannian mean covariance
-    (:mod:`biodecode.alignment`; Riemannian = re-centring), or ``"none"``."""
+    (:mod:`biodecode.alignment`; Riemannian = re-centring), ``"median"`` subtracts each group's
+    median window (event-locked windows such as ECG beats), or ``"none"``."""
 
     dataset: str = "synthetic-mi"
     subjects: list[Any] | None = None

@@ -115,6 +115,10 @@ class StreamDecoder:
         self.jitter = max(0, int(round(jitter_s * self.sfreq)))  # timestamp noise tolerated as contiguous
         self.stats = StreamStats()
         self.alignment = str((meta.get("alignment") or {}).get("method", "none"))
+        if self.alignment == "median":
+            raise ConfigError("this model was trained on windows centred on each group's median window (alignment "
+                              "'median', for event-locked windows such as beats); the streaming decoder slides its "
+                              "windows over the signal and cannot apply it")
         self.align_matrix: np.ndarray | None = None
         self.reset()
 
