@@ -180,6 +180,12 @@ def test_median_alignment_subtracts_each_groups_median_window_lazily(tmp_path):
     np.testing.assert_allclose(np.asarray(take_rows(al.X, idx)), full[idx], rtol=1e-6)
     np.testing.assert_allclose(al.X[7], full[7], rtol=1e-6)
     np.testing.assert_allclose(al.X[idx, 1:3], full[idx, 1:3], rtol=1e-6)
+    # "median-append": the raw channels, then the centred ones under their own names
+    both = align_windows(ws, by="subject", method="median-append")
+    assert both.X.shape == (len(ws), 12, ws.X.shape[2])
+    assert both.ch_names == list(ws.ch_names) + [f"{c}-median" for c in ws.ch_names]
+    np.testing.assert_allclose(np.asarray(both.X[idx]), np.concatenate([raw[idx], full[idx]], axis=1), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(take_rows(both.X, idx)), np.asarray(both.X[idx]), rtol=1e-6)
 
     # a typical beat plus 20% outliers: the median stays on the typical beat, the mean does not
     rng = np.random.default_rng(0)

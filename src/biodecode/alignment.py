@@ -17,6 +17,9 @@ subject's own unlabelled windows (offline) or a calibration segment (streaming) 
   wide (bundle branch block) or odd-shaped no longer looks like another patient's ectopic beats.
   The median is taken over up to :data:`MEDIAN_ROWS` windows per group (a seeded subsample), so a
   few ectopic beats or artefacts do not move it and memory stays bounded.
+- ``"median-append"``: the raw windows and, as further channels named ``<channel>-median``, the
+  same centred on the group's median window ``(n, 2C, T)``: the model sees the shape and its
+  deviation from the patient's own typical beat.
 
 ``align_windows(ws, by="subject")`` returns a WindowSet whose ``X`` applies the matrices as rows
 are read (a lazy view over the store's memory maps; nothing is copied up front).
@@ -96,11 +99,14 @@ def median_window(X: Any, max_rows: int = MEDIAN_ROWS, seed: int = 0) -> np.ndar
 
 class CentredRows:
     """Rows of ``base`` ``(n, C, T)`` minus their group's offset ``offsets[group[i]]`` ``(C, T)`` when
-    read; lazy like :class:`AlignedRows`."""
+    read; with ``keep_raw`` the raw rows come first and the centred ones after them ``(n, 2C, T)``.
+    Lazy like :class:`AlignedRows`."""
 
-    def __init__(self, base: Any, group: np.ndarray, offsets: np.ndarray):
+    def __init__(self, base: Any, group: np.ndarray, offsets: np.ndarray, keep_raw: bool = False):
         self.base, self.group, self.offsets = base, np.asarray(group, dtype=np.int64), np.asarray(offsets, np.float32)
-        self.shape, self.dtype = tuple(base.shape), np.dtype(np.float32)
+        self.keep_raw = keep_raw
+        n, c, *rest = base.shape
+        self.shape, self.dtype = (n, 2 * c if keep_raw else c, *rest), np.dtype(np.float32)
 
     @property
     def ndim(self) -> int:
@@ -110,12 +116,14 @@ class CentredRows:
         return self.shape[0]
 
     def take(self, key) -> "CentredRows":
-        return CentredRows(take_rows(self.base, key), self.group[key], self.offsets)
+        return CentredRows(take_rows(self.base, key), self.group[key], self.offsets, self.keep_raw)
 
     def __getitem__(self, key) -> np.ndarray:
         if isinstance(key, tuple):
             return self[key[0]][(slice(None), *key[1:]) if np.ndim(self.group[key[0]]) else key[1:]]
-        return np.asarray(self.base[key], dtype=np.float32) - self.offsets[self.group[key]]
+        x = np.asarray(self.base[key], dtype=np.float32)
+        centred = x - self.offsets[self.group[key]]
+        return np.concatenate([x, centred], axis=-2) if self.keep_raw else centred
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         out = self[np.arange(len(self))]
@@ -167,17 +175,20 @@ def align_windows(ws: WindowSet, by: str | Sequence[str] = "subject", method: st
     groups = ws.groups(by)
     names, inverse = np.unique(groups, return_inverse=True)
     info = dict(ws.info, alignment={"method": method, "by": [by] if isinstance(by, str) else list(by)})
-    if method == "median":
+    ch_names = list(ws.ch_names)
+    if method in ("median", "median-append"):
         offsets = np.stack([median_window(take_rows(ws.X, np.flatnonzero(inverse == g))) for g in range(len(names))])
-        X: Any = CentredRows(ws.X, inverse, offsets)
+        X: Any = CentredRows(ws.X, inverse, offsets, keep_raw=method == "median-append")
+        if method == "median-append":
+            ch_names += [f"{c}-median" for c in ws.ch_names]
     else:
         mats = np.stack([alignment_matrix(take_rows(ws.X, np.flatnonzero(inverse == g)), method)
                          for g in range(len(names))])
         X = AlignedRows(ws.X, inverse, mats)
-    return WindowSet(X, ws.y, ws.metadata, list(ws.classes), ws.sfreq, list(ws.ch_names), info)
+    return WindowSet(X, ws.y, ws.metadata, list(ws.classes), ws.sfreq, ch_names, info)
 
 
-ALIGNMENTS = ("none", "euclidean", "riemannian", "median")
+ALIGNMENTS = ("none", "euclidean", "riemannian", "median", "median-append")
 
 
 def check_alignment(name: str) -> str:

@@ -115,7 +115,7 @@ class StreamDecoder:
         self.jitter = max(0, int(round(jitter_s * self.sfreq)))  # timestamp noise tolerated as contiguous
         self.stats = StreamStats()
         self.alignment = str((meta.get("alignment") or {}).get("method", "none"))
-        if self.alignment == "median":
+        if self.alignment.startswith("median"):
             raise ConfigError("this model was trained on windows centred on each group's median window (alignment "
                               "'median', for event-locked windows such as beats); the streaming decoder slides its "
                               "windows over the signal and cannot apply it")
