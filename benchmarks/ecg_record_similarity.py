@@ -14,6 +14,12 @@ fusion beats.
 
     python -m benchmarks.ecg_record_similarity --run RUN_DIR
 
+``--centred`` compares each beat minus its own record's median beat (the second channel of the
+preset, ``alignment: median-append``) instead: how far 117's normal beats lie from DS1's once each
+patient is read against their own typical beat.
+
+    python -m benchmarks.ecg_record_similarity --run RUN_DIR
+
 reads a trained run's predictions instead and splits each test record's normal beats by whether a
 V beat comes just before or after them (the RR channels differ there): record 233's misread beats
 are the ones with ordinary RR intervals.
@@ -34,9 +40,11 @@ from benchmarks.model_accuracy import SECTIONS
 
 
 def similarity(k: int = 10, max_beats: int = 600, data_dir: str | None = None,
-               records: list[str] | None = None) -> pd.DataFrame:
+               records: list[str] | None = None, centred: bool = False) -> pd.DataFrame:
     """One row per DS2 record (of ``records``, default every record present) with its N beats'
-    nearest-DS1-neighbour label shares, nearest distance and mean-beat correlations."""
+    nearest-DS1-neighbour label shares, nearest distance and mean-beat correlations. ``centred``:
+    every record's beats minus that record's median beat first (the preset's ``median-append``
+    channel), on the DS1 and the DS2 side alike."""
     from sklearn.neighbors import NearestNeighbors
 
     d = SECTIONS["ecg-inter-patient"].config()  # the preset the section measures with
@@ -46,6 +54,12 @@ def similarity(k: int = 10, max_beats: int = 600, data_dir: str | None = None,
     X = np.asarray(ws.X)[:, 0]
     label = np.asarray(ws.classes)[ws.y]
     record = ws.metadata["subject"].astype(str).to_numpy()
+    if centred:
+        from biodecode.alignment import median_window
+
+        for rec in np.unique(record):
+            rows = np.flatnonzero(record == rec)
+            X[rows] -= median_window(X[rows][:, None])[0]
     train = np.isin(record, DS1)
     nn = NearestNeighbors(n_neighbors=k).fit(X[train])
     means = {c: X[train & (label == c)].mean(0) for c in ("N", "V", "F")}
@@ -111,11 +125,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", default=os.environ.get("BIODECODE_DATA_DIR"))
     ap.add_argument("--run", help="a run folder of `biodecode train --config configs/ecg-inter-patient.yaml`: "
                                   "print its test records' normal beats called N, by neighbouring V beats")
+    ap.add_argument("--centred", action="store_true",
+                    help="compare each record's beats minus its own median beat (the preset's second channel)")
     args = ap.parse_args(argv)
     if args.run:
         _print_markdown(beat_errors(args.run), lambda column, v: str(v))
         return
-    _print_markdown(similarity(args.k, args.max_beats, args.data_dir),
+    _print_markdown(similarity(args.k, args.max_beats, args.data_dir, centred=args.centred),
                     lambda column, v: f"{v:.0f}" if column == "N beats" else f"{v:.2f}")
 
 if __name__ == "__main__":

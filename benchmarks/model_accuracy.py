@@ -86,7 +86,8 @@ SECTIONS: dict[str, Section] = {
         ["resnet1d", "rr-morph-lda"],
         "train on DS1 (22 records), all of them, for a fixed number of epochs (no early stopping), test on the DS2 "
         "records present (one score per record); RR intervals, absolute and divided by the record's mean RR, as "
-        "extra input channels for both models",
+        "extra input channels for both models; each beat's deviation from its record's median beat as a second "
+        "channel beside the raw lead (`alignment: median-append`, no labels used; `rr-morph-lda` reads the raw lead)",
         published=["de Chazal et al. 2004 (LDA, all 22 DS2 records): SVEB Se 75.9 / +P 38.5, VEB Se 77.7 / +P 81.9; "
                    "Mousavi & Afghah 2019: SVEB near 89 / 93, VEB near 99 / 99"],
         per_class=["S", "V", "F"]),

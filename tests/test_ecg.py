@@ -143,6 +143,11 @@ def test_record_117s_normal_beats_resemble_ds1s_ventricular_and_fusion_beats(dat
     assert list(table.index) == ["100", "117"]
     assert table.loc["117", "neighbours N"] < 0.5 < table.loc["100", "neighbours N"]
     assert table.loc["117", "r with DS1 mean N"] < 0.5 < table.loc["100", "r with DS1 mean N"]
+    # each patient read against their own median beat (the preset's median-append channel): 117's
+    # normal beats now sit among DS1's normal beats
+    centred = similarity(k=5, max_beats=200, data_dir=str(data_dir), records=["101", "108", "208", "223", "100", "117"],
+                         centred=True)
+    assert centred.loc["117", "neighbours N"] > 0.9 and centred.loc["100", "neighbours N"] > 0.9
 
 
 def test_normal_beats_split_by_neighbouring_ventricular_beats(tmp_path):
