@@ -112,6 +112,11 @@ def test_rr_morph_lda_needs_the_rr_channels_and_reads_them():
     assert f6.shape == (2, 25)
     np.testing.assert_allclose(f6[:, 22:], [[0.9, 1.1, 1.0], [0.6, 1.3, 1.1]])
     np.testing.assert_allclose(f6[:, :5], f[:, :5])
+    # with pre / local and post / local after those: the same features (it computes the ratios itself)
+    X8 = np.concatenate([X6, np.array([[7.0, 8.0], [9.0, 6.0]])[:, :, None] * np.ones((1, 1, 252))], axis=1)
+    np.testing.assert_allclose(beat_features(X8, 360.0, n_rr=8), f6)
+    with pytest.raises(ConfigError, match="n_rr must be"):
+        beat_features(X8, 360.0, n_rr=7)
     # the run config's channel list reaches the pipeline; other lists are refused by name
     from biodecode.baselines import RR_CHANNELS, RR_REL_CHANNELS, check_baseline, make_baseline
 
@@ -119,6 +124,10 @@ def test_rr_morph_lda_needs_the_rr_channels_and_reads_them():
     assert pipe.named_steps["features"].kw_args["n_rr"] == 6
     assert make_baseline("rr-morph-lda", 360.0).named_steps["features"].kw_args["n_rr"] == 3
     check_baseline("rr-morph-lda", {}, RR_CHANNELS + RR_REL_CHANNELS)
+    from biodecode.baselines import RR_LOCAL_CHANNELS
+
+    assert make_baseline("rr-morph-lda", 360.0, RR_CHANNELS + RR_REL_CHANNELS + RR_LOCAL_CHANNELS
+                         ).named_steps["features"].kw_args["n_rr"] == 8
     with pytest.raises(ConfigError, match="got \\['rr_pre_rel'"):
         check_baseline("rr-morph-lda", {}, ["rr_pre_rel"])
 

@@ -62,6 +62,12 @@ def test_rr_intervals():
     np.testing.assert_allclose(pre, [1.0, 1.0, 1.5, 1.0])
     np.testing.assert_allclose(post, [1.0, 1.5, 1.0, 1.0])
     assert local.shape == (4,)
+    from biodecode.ecg import rr_relative
+
+    rel = rr_relative(pre, post, local)
+    np.testing.assert_allclose(rel["rr_pre_rel"], pre / pre.mean())
+    np.testing.assert_allclose(rel["rr_pre_local"], pre / local)  # prematurity against the local rhythm
+    np.testing.assert_allclose(rel["rr_post_local"], post / local)
 
 
 def test_r_peak_detector_finds_annotated_beats(data_dir):

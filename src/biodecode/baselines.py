@@ -130,7 +130,8 @@ def _td_lda(sfreq: float, threshold: float = 0.0) -> Pipeline:
 def beat_features(X: np.ndarray, sfreq: float, r_offset_s: float = 0.25, n_rr: int = 3) -> np.ndarray:
     """de Chazal-style features of heartbeat windows ``X (n, C, T)`` whose last ``n_rr`` channels
     are the RR metadata channels (pre, post, local average RR in s; with ``n_rr=6`` followed by the
-    same three divided by the record's mean RR; ``data.metadata_channels``) and whose first channel
+    same three divided by the record's mean RR; with ``n_rr=8`` then pre- and post-RR over the local
+    RR, ignored here since they are computed below; ``data.metadata_channels``) and whose first channel
     is the ECG lead with the R peak ``r_offset_s`` after the window start.
 
     Returns ``(n, 5 + 10 + 7)`` (``+ 3`` with ``n_rr=6``): pre-RR, post-RR, local RR, pre/local and
@@ -138,8 +139,9 @@ def beat_features(X: np.ndarray, sfreq: float, r_offset_s: float = 0.25, n_rr: i
     R + 100 ms) at 10 samples; the T wave (R + 150 ms to R + 450 ms) at 7 samples; each relative to
     the beat's baseline (the median of the window's first 100 ms); then the per-record relative RR."""
     X = np.asarray(X, dtype=np.float64)
-    if n_rr not in (3, 6):
-        raise ConfigError(f"rr-morph-lda: n_rr must be 3 (RR in s) or 6 (and relative to the record's mean), got {n_rr}")
+    if n_rr not in (3, 6, 8):
+        raise ConfigError(f"rr-morph-lda: n_rr must be 3 (RR in s), 6 (and relative to the record's mean) or 8 "
+                          f"(and pre/post over local RR, which it computes itself), got {n_rr}")
     if X.ndim != 3 or X.shape[1] < n_rr + 1:
         raise DataFormatError(f"rr-morph-lda: expected beats with an ECG lead and {n_rr} RR channels, got {X.shape}")
     rr = X[:, -n_rr:, :].mean(axis=-1)
@@ -153,7 +155,7 @@ def beat_features(X: np.ndarray, sfreq: float, r_offset_s: float = 0.25, n_rr: i
         return ecg[:, idx] - base
 
     cols = [pre, post, local, pre / local, post / local, at(-0.05, 0.10, 10), at(0.15, 0.45, 7)]
-    if n_rr == 6:
+    if n_rr >= 6:  # with 8, the last two (pre / local, post / local) repeat columns computed above
         cols.append(rr[:, 3:6])
     return np.column_stack(cols)
 
@@ -190,11 +192,13 @@ def _rr_morph_lda(sfreq: float, r_offset_s: float = 0.25, metadata_channels: Seq
 #: optionally followed by the same intervals divided by the record's mean RR.
 RR_CHANNELS = ["rr_pre_s", "rr_post_s", "rr_local_s"]
 RR_REL_CHANNELS = ["rr_pre_rel", "rr_post_rel", "rr_local_rel"]
+RR_LOCAL_CHANNELS = ["rr_pre_local", "rr_post_local"]
 
 #: Baselines that read window metadata appended as channels: name -> (the column lists it accepts,
 #: what they are). The pipeline is told which list the run has (``make_baseline(metadata_channels=)``).
 NEEDS_METADATA: dict[str, tuple[list[list[str]], str]] = {
-    "rr-morph-lda": ([RR_CHANNELS, RR_CHANNELS + RR_REL_CHANNELS], "the RR intervals")}
+    "rr-morph-lda": ([RR_CHANNELS, RR_CHANNELS + RR_REL_CHANNELS, RR_CHANNELS + RR_REL_CHANNELS + RR_LOCAL_CHANNELS],
+                     "the RR intervals")}
 
 #: name -> (builder(sfreq, **kwargs), signal family, reference)
 BASELINES: dict[str, tuple[Callable[..., Pipeline], str, str]] = {

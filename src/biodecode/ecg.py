@@ -70,9 +70,12 @@ def rr_intervals(beat_onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 def rr_relative(pre: np.ndarray, post: np.ndarray, local: np.ndarray) -> dict[str, np.ndarray]:
     """RR intervals divided by the recording's mean RR (NaN entries ignored): the per-patient RR
     normalisation of the inter-patient literature (e.g. Lin & Yang 2014, Mondejar-Guerra et al. 2019),
-    so a premature beat reads as premature whatever the patient's own heart rate. Unitless."""
+    so a premature beat reads as premature whatever the patient's own heart rate; and the pre- and
+    post-RR divided by the local average RR (``rr_pre_local``, ``rr_post_local``: de Chazal et al.'s
+    prematurity ratios, against the rhythm of the last few beats). Unitless."""
     mean = np.nanmean(pre) if np.isfinite(pre).any() else np.nan
-    return {"rr_pre_rel": pre / mean, "rr_post_rel": post / mean, "rr_local_rel": local / mean}
+    return {"rr_pre_rel": pre / mean, "rr_post_rel": post / mean, "rr_local_rel": local / mean,
+            "rr_pre_local": pre / local, "rr_post_local": post / local}
 
 
 def detect_r_peaks(signal: np.ndarray, sfreq: float, *, learn: bool = True) -> np.ndarray:

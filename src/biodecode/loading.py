@@ -31,7 +31,7 @@ from .windows import GROUP_COLUMNS, WindowSet, make_event_windows, make_sliding_
 log = logging.getLogger(__name__)
 
 #: Version of the windowing code; part of every store key (bump when windows change for the same input).
-WINDOWING_VERSION = 2  # 2: MIT-BIH beats carry per-record relative RR columns
+WINDOWING_VERSION = 3  # 2: MIT-BIH beats carry per-record relative RR columns; 3: and RR / local RR
 
 Progress = Callable[[str, int, int], None]  # (unit id, units done, units in all)
 
