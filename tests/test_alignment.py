@@ -54,17 +54,23 @@ def test_alignment_matrix_inverts_the_square_root():
     np.testing.assert_allclose(M, M.T, atol=1e-10)
 
 
-def test_a_run_with_alignment_carries_it_into_evaluate(tmp_path):
+def _run_then_evaluate(tmp_path, alignment: str, model: str) -> tuple[dict, dict]:
+    """A LOSO run on three synthetic subjects with ``alignment``, then ``evaluate`` of its model file on
+    subject 3, which must give the run's own last fold's score (the file carries the alignment)."""
     cfg = RunConfig.from_dict({"data": {"dataset": "synthetic-mi", "task": "left-right-imagery", "subjects": [1, 2, 3],
-                                        "dataset_kwargs": SYN["dataset_kwargs"], "alignment": "euclidean"},
-                               "model": {"name": "ts-lr"}, "protocol": {"name": "loso"}})
+                                        "dataset_kwargs": SYN["dataset_kwargs"], "alignment": alignment},
+                               "model": {"name": model}, "protocol": {"name": "loso"}})
     rep = run_experiment(cfg, tmp_path / "run")
-    assert rep["summary"]["accuracy"]["mean"] > 0.6
     ev = evaluate_model(tmp_path / "run" / "model.joblib", [3], out_dir=tmp_path / "ev")
-    assert ev["n_fitted_windows"] == 0
-    # the same score as the run's own last fold (subject 3 held out, aligned the same way)
     last = json.loads((tmp_path / "run" / "metrics.json").read_text())["folds"][-1]
     assert ev["metrics"]["accuracy"] == pytest.approx(last["metrics"]["accuracy"])
+    return rep, ev
+
+
+def test_a_run_with_alignment_carries_it_into_evaluate(tmp_path):
+    rep, ev = _run_then_evaluate(tmp_path, "euclidean", "ts-lr")
+    assert rep["summary"]["accuracy"]["mean"] > 0.6
+    assert ev["n_fitted_windows"] == 0
     with pytest.raises(ConfigError, match="data.alignment must be one of"):
         RunConfig.from_dict({"data": {"alignment": "riemann"}})
 
@@ -114,13 +120,7 @@ def test_riemannian_recentring_puts_each_subjects_riemannian_mean_at_the_identit
         # not the arithmetic mean: that one is not the identity after Riemannian re-centring
         assert not np.allclose(covs.mean(0), np.eye(6), atol=1e-3)
     # a run, evaluate and the streaming decoder all take the method from the config / model file
-    cfg = RunConfig.from_dict({"data": {"dataset": "synthetic-mi", "task": "left-right-imagery", "subjects": [1, 2, 3],
-                                        "dataset_kwargs": SYN["dataset_kwargs"], "alignment": "riemannian"},
-                               "model": {"name": "mdm"}, "protocol": {"name": "loso"}})
-    run_experiment(cfg, tmp_path / "run")
-    ev = evaluate_model(tmp_path / "run" / "model.joblib", [3], out_dir=tmp_path / "ev")
-    last = json.loads((tmp_path / "run" / "metrics.json").read_text())["folds"][-1]
-    assert ev["metrics"]["accuracy"] == pytest.approx(last["metrics"]["accuracy"])
+    _run_then_evaluate(tmp_path, "riemannian", "mdm")
     rec = _Recorder()
     rec.meta["alignment"] = {"method": "riemannian", "by": ["subject"]}
     dec = StreamDecoder(rec, hop_s=0.5)
@@ -203,13 +203,7 @@ def test_median_alignment_subtracts_each_groups_median_window_lazily(tmp_path):
 
 
 def test_a_run_with_median_alignment_carries_it_into_evaluate_and_the_stream_refuses_it(tmp_path):
-    cfg = RunConfig.from_dict({"data": {"dataset": "synthetic-mi", "task": "left-right-imagery", "subjects": [1, 2, 3],
-                                        "dataset_kwargs": SYN["dataset_kwargs"], "alignment": "median"},
-                               "model": {"name": "csp-lda"}, "protocol": {"name": "loso"}})
-    run_experiment(cfg, tmp_path / "run")
-    ev = evaluate_model(tmp_path / "run" / "model.joblib", [3], out_dir=tmp_path / "ev")
-    last = json.loads((tmp_path / "run" / "metrics.json").read_text())["folds"][-1]
-    assert ev["metrics"]["accuracy"] == pytest.approx(last["metrics"]["accuracy"])
+    _run_then_evaluate(tmp_path, "median", "csp-lda")
     rec = _Recorder()
     rec.meta["alignment"] = {"method": "median", "by": ["subject"]}
     with pytest.raises(ConfigError, match="median window.*cannot apply it"):

@@ -97,10 +97,38 @@ def median_window(X: Any, max_rows: int = MEDIAN_ROWS, seed: int = 0) -> np.ndar
     return np.median(x, axis=0).astype(np.float32)
 
 
-class CentredRows:
+class _GroupRows:
+    """A lazy row view over ``base`` ``(n, C, T)`` whose rows are transformed by their group's
+    parameters when read (:meth:`_read`); ``take`` stays lazy, as
+    :class:`~biodecode.lazyarray.ConcatRows` does."""
+
+    base: Any
+    group: np.ndarray
+    shape: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read(self, x: np.ndarray, g) -> np.ndarray:
+        raise NotImplementedError
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, tuple):
+            return self[key[0]][(slice(None), *key[1:]) if np.ndim(self.group[key[0]]) else key[1:]]
+        return self._read(np.asarray(self.base[key], dtype=np.float32), self.group[key])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[np.arange(len(self))]
+        return out.astype(dtype, copy=False) if dtype is not None else out
+
+
+class CentredRows(_GroupRows):
     """Rows of ``base`` ``(n, C, T)`` minus their group's offset ``offsets[group[i]]`` ``(C, T)`` when
-    read; with ``keep_raw`` the raw rows come first and the centred ones after them ``(n, 2C, T)``.
-    Lazy like :class:`AlignedRows`."""
+    read; with ``keep_raw`` the raw rows come first and the centred ones after them ``(n, 2C, T)``."""
 
     def __init__(self, base: Any, group: np.ndarray, offsets: np.ndarray, keep_raw: bool = False):
         self.base, self.group, self.offsets = base, np.asarray(group, dtype=np.int64), np.asarray(offsets, np.float32)
@@ -108,61 +136,32 @@ class CentredRows:
         n, c, *rest = base.shape
         self.shape, self.dtype = (n, 2 * c if keep_raw else c, *rest), np.dtype(np.float32)
 
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
     def take(self, key) -> "CentredRows":
         return CentredRows(take_rows(self.base, key), self.group[key], self.offsets, self.keep_raw)
 
-    def __getitem__(self, key) -> np.ndarray:
-        if isinstance(key, tuple):
-            return self[key[0]][(slice(None), *key[1:]) if np.ndim(self.group[key[0]]) else key[1:]]
-        x = np.asarray(self.base[key], dtype=np.float32)
-        centred = x - self.offsets[self.group[key]]
+    def _read(self, x: np.ndarray, g) -> np.ndarray:
+        centred = x - self.offsets[g]
         return np.concatenate([x, centred], axis=-2) if self.keep_raw else centred
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self[np.arange(len(self))]
-        return out.astype(dtype, copy=False) if dtype is not None else out
 
-
-class AlignedRows:
+class AlignedRows(_GroupRows):
     """Rows of ``base`` (an array or lazy view ``(n, C, T)``), each multiplied by its group's matrix
-    ``mats[group[i]]`` when read. ``take`` stays lazy, as :class:`~biodecode.lazyarray.ConcatRows` does."""
+    ``mats[group[i]]`` when read."""
 
     def __init__(self, base: Any, group: np.ndarray, mats: np.ndarray):
         self.base, self.group, self.mats = base, np.asarray(group, dtype=np.int64), np.asarray(mats, np.float32)
         self.shape, self.dtype = tuple(base.shape), np.dtype(np.float32)
 
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
     def take(self, key) -> "AlignedRows":
         return AlignedRows(take_rows(self.base, key), self.group[key], self.mats)
 
-    def __getitem__(self, key) -> np.ndarray:
-        if isinstance(key, tuple):
-            return self[key[0]][(slice(None), *key[1:]) if np.ndim(self.group[key[0]]) else key[1:]]
-        x = np.asarray(self.base[key], dtype=np.float32)
-        g = self.group[key]
+    def _read(self, x: np.ndarray, g) -> np.ndarray:
         # OpenBLAS threads started here would keep spinning against torch's (3x slower training
         # steps on 2 cores): any loop that reads aligned batches next to torch, not only fit's
         with numpy_blas_single_thread():
             if np.ndim(g) == 0:
                 return self.mats[int(g)] @ x
             return np.einsum("ncd,ndt->nct", self.mats[g], x, optimize=True)
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self[np.arange(len(self))]
-        return out.astype(dtype, copy=False) if dtype is not None else out
 
 
 def align_windows(ws: WindowSet, by: str | Sequence[str] = "subject", method: str = "euclidean") -> WindowSet:
