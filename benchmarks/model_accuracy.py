@@ -8,8 +8,8 @@ Each section is one ``biodecode compare`` (:func:`biodecode.evaluation.compare.c
 several models, one dataset, task and protocol, per-subject scores and paired Wilcoxon tests. The
 section's ``compare.json`` (and the runs' per-class metrics) are kept under ``--results``, its plots
 under ``docs/img/accuracy/``; the document is rendered from every section found there, so one
-section can be re-measured without re-running the others (``--render-only`` only rewrites the
-document). Subjects are the ones present in the data folder (``subjects: local``), never a fixed
+section can be re-measured without re-running the others (``--render-only`` measures nothing: it
+rewrites the document and redraws the plots from the stored results). Subjects are the ones present in the data folder (``subjects: local``), never a fixed
 list. Settings that differ from a model's own defaults are the ones chosen by nested validation
 (``benchmarks/tune_defaults.py``: scored on groups held out of each training side, never on a test
 fold) and are printed in each section.
@@ -149,14 +149,31 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
             merged["wall_seconds"] = old.get("wall_seconds", 0.0) + rep["wall_seconds"]
             rep = merged
             write_comparison(out, rep)
-        img = ROOT / "docs" / "img" / "accuracy"
-        img.mkdir(parents=True, exist_ok=True)
-        for plot in ("scores.png", "paired.png"):
-            shutil.copyfile(out / plot, img / f"{name}-{plot}")
+        _copy_plots(out, name)
     results.mkdir(parents=True, exist_ok=True)
     tmp_path = results / f".{name}.json.tmp"
     tmp_path.write_text(json.dumps(rep, indent=1))
     tmp_path.replace(results / f"{name}.json")
+
+
+def _copy_plots(run_dir: Path, name: str) -> None:
+    """The comparison's score and paired plots into docs/img/accuracy/ under the section's name."""
+    img = ROOT / "docs" / "img" / "accuracy"
+    img.mkdir(parents=True, exist_ok=True)
+    for plot in ("scores.png", "paired.png"):
+        shutil.copyfile(run_dir / plot, img / f"{name}-{plot}")
+
+
+def redraw_plots(results: Path, sections: list[str]) -> None:
+    """Draw the stored sections' plots again from their results (after a change to the plots)."""
+    from biodecode.evaluation.compare import write_comparison
+
+    for name in sections:
+        stored = results / f"{name}.json"
+        if stored.exists():
+            with tempfile.TemporaryDirectory() as tmp:
+                write_comparison(tmp, json.loads(stored.read_text()))
+                _copy_plots(Path(tmp), name)
 
 
 def _merged_extras(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -329,12 +346,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "accuracy_results"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "accuracy.md"))
-    ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--render-only", action="store_true",
+                    help="write the document from the stored results and draw their plots again; measure nothing")
     ap.add_argument("--models", nargs="+", help="measure only these models of the section and merge them into its "
                                                 "stored results (the other models' results are kept)")
     args = ap.parse_args(argv)
     results = Path(args.results)
-    if not args.render_only:
+    if args.render_only:
+        redraw_plots(results, args.sections)
+    else:
         for name in args.sections:
             measure(name, args.seeds, results, args.data_dir, args.models)
             Path(args.out).write_text(render(results))  # the document follows every finished section

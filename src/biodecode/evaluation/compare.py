@@ -267,9 +267,12 @@ def _paired_plot(path: Path, scores: pd.DataFrame, models: list[str], rep: dict[
         ax.set_visible(False)
     for ax, m in zip(axes.flat, others):
         ax.scatter(scores[models[0]], scores[m], s=20)
-        ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
+        # from a tenth below the lowest score to just above 1: scores bunched near 1 stay apart
+        lo = max(0.0, float(np.floor((np.nanmin(scores[[models[0], m]].to_numpy()) - 0.02) * 10) / 10))
+        ax.plot([lo, 1.01], [lo, 1.01], "--", color="grey", lw=1)
+        ax.set_xlim(lo, 1.01)
+        ax.set_ylim(lo, 1.01)
+        ax.set_aspect("equal")
         ax.set_xlabel(models[0])
         ax.set_ylabel(m)
         t = next(t for t in rep["tests"] if {t["a"], t["b"]} == {models[0], m})
