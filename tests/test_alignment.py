@@ -204,7 +204,8 @@ def test_median_alignment_subtracts_each_groups_median_window_lazily(tmp_path):
 
 def test_a_run_with_median_alignment_carries_it_into_evaluate_and_the_stream_refuses_it(tmp_path):
     _run_then_evaluate(tmp_path, "median", "csp-lda")
-    rec = _Recorder()
-    rec.meta["alignment"] = {"method": "median", "by": ["subject"]}
-    with pytest.raises(ConfigError, match="median window.*cannot apply it"):
-        StreamDecoder(rec, hop_s=0.5)
+    for method in ("median", "median-append"):
+        rec = _Recorder()
+        rec.meta["alignment"] = {"method": method, "by": ["subject"]}
+        with pytest.raises(ConfigError, match=f"median window \\(alignment '{method}'.*cannot apply it"):
+            StreamDecoder(rec, hop_s=0.5)

@@ -167,7 +167,8 @@ class AlignedRows(_GroupRows):
 def align_windows(ws: WindowSet, by: str | Sequence[str] = "subject", method: str = "euclidean") -> WindowSet:
     """``ws`` with each group of windows (``by``: a metadata column or columns, e.g. subject or
     (subject, session)) aligned by its own mean covariance (``method``: euclidean or riemannian) or
-    centred on its own median window (``method="median"``). Labels are not used."""
+    centred on its own median window (``method="median"``; ``"median-append"`` keeps the raw channels
+    and adds the centred ones after them). Labels are not used."""
     if len(ws) == 0:
         raise DataFormatError("align_windows: the window set is empty")
     check_alignment(method)

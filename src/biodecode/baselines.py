@@ -134,7 +134,7 @@ def beat_features(X: np.ndarray, sfreq: float, r_offset_s: float = 0.25, n_rr: i
     RR, ignored here since they are computed below; ``data.metadata_channels``) and whose first channel
     is the ECG lead with the R peak ``r_offset_s`` after the window start.
 
-    Returns ``(n, 5 + 10 + 7)`` (``+ 3`` with ``n_rr=6``): pre-RR, post-RR, local RR, pre/local and
+    Returns ``(n, 5 + 10 + 7)`` (``+ 3`` with ``n_rr`` 6 or 8): pre-RR, post-RR, local RR, pre/local and
     post/local (the ratios normalise each patient's heart rate away); the QRS complex (R - 50 ms to
     R + 100 ms) at 10 samples; the T wave (R + 150 ms to R + 450 ms) at 7 samples; each relative to
     the beat's baseline (the median of the window's first 100 ms); then the per-record relative RR."""

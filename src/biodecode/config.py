@@ -27,7 +27,8 @@ class DataConfig:
     ``"euclidean"`` or ``"riemannian"`` aligns each ``alignment_by`` group (default each subject; e.g.
     ``[subject, session]`` across days) by its own arithmetic or Riemannian mean covariance
     (:mod:`biodecode.alignment`; Riemannian = re-centring), ``"median"`` subtracts each group's
-    median window (event-locked windows such as ECG beats), or ``"none"``."""
+    median window (event-locked windows such as ECG beats), ``"median-append"`` adds the centred
+    channels beside the raw ones, or ``"none"``."""
 
     dataset: str = "synthetic-mi"
     subjects: list[Any] | None = None

@@ -116,9 +116,9 @@ class StreamDecoder:
         self.stats = StreamStats()
         self.alignment = str((meta.get("alignment") or {}).get("method", "none"))
         if self.alignment.startswith("median"):
-            raise ConfigError("this model was trained on windows centred on each group's median window (alignment "
-                              "'median', for event-locked windows such as beats); the streaming decoder slides its "
-                              "windows over the signal and cannot apply it")
+            raise ConfigError(f"this model was trained on windows centred on each group's median window (alignment "
+                              f"{self.alignment!r}, for event-locked windows such as beats); the streaming decoder "
+                              f"slides its windows over the signal and cannot apply it")
         self.align_matrix: np.ndarray | None = None
         self.reset()
 
