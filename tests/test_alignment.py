@@ -197,6 +197,25 @@ def test_median_alignment_subtracts_each_groups_median_window_lazily(tmp_path):
     # a subsample bounds the rows read, and is the same on every call
     np.testing.assert_allclose(median_window(X, max_rows=60, seed=3), median_window(X, max_rows=60, seed=3))
     np.testing.assert_allclose(median_window(X, max_rows=60), beat, atol=0.1)
+    # long multichannel windows: the byte cap reads fewer rows (never fewer than 100)
+    class Rows:
+        def __init__(self, X):
+            self.X, self.shape, self.read = X, X.shape, 0
+
+        def __len__(self):
+            return len(self.X)
+
+        def __getitem__(self, key):
+            self.read += len(key)
+            return self.X[key]
+
+    big = np.repeat(X, 5, axis=0)  # 500 windows of 200 bytes
+    r = Rows(big)
+    median_window(r, max_bytes=200 * 150)
+    assert r.read == 150
+    r = Rows(big)
+    median_window(r, max_bytes=200 * 10)
+    assert r.read == 100
     X[3, 0, 7] = np.nan
     with pytest.raises(Exception, match="NaN or inf"):
         median_window(X)

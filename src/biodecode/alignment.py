@@ -15,8 +15,9 @@ subject's own unlabelled windows (offline) or a calibration segment (streaming) 
   class. For ECG beats it leaves each beat's deviation from the patient's typical beat, the way the
   inter-patient literature normalises RR intervals per patient: a patient whose normal beats are
   wide (bundle branch block) or odd-shaped no longer looks like another patient's ectopic beats.
-  The median is taken over up to :data:`MEDIAN_ROWS` windows per group (a seeded subsample), so a
-  few ectopic beats or artefacts do not move it and memory stays bounded.
+  The median is taken over up to :data:`MEDIAN_ROWS` windows per group (a seeded subsample, fewer
+  for long multichannel windows: :data:`MEDIAN_BYTES`), so a few ectopic beats or artefacts do not
+  move it and memory stays bounded.
 - ``"median-append"``: the raw windows and, as further channels named ``<channel>-median``, the
   same centred on the group's median window ``(n, 2C, T)``: the model sees the shape and its
   deviation from the patient's own typical beat.
@@ -36,8 +37,10 @@ from .lazyarray import take_rows
 from .threads import numpy_blas_single_thread
 from .windows import WindowSet
 
-#: At most this many windows per group (a fixed-seed subsample) give its median window.
+#: At most this many windows per group (a fixed-seed subsample) give its median window, and at most
+#: :data:`MEDIAN_BYTES` of them (long multichannel windows: fewer rows, never fewer than 100).
 MEDIAN_ROWS = 2000
+MEDIAN_BYTES = 64 << 20
 
 #: Added to the mean covariance's diagonal, relative to its mean eigenvalue, before inverting.
 SHRINK = 1e-6
@@ -84,12 +87,16 @@ def alignment_matrix(X: Any, method: str = "euclidean", batch: int = 256) -> np.
     return (V / np.sqrt(w)) @ V.T
 
 
-def median_window(X: Any, max_rows: int = MEDIAN_ROWS, seed: int = 0) -> np.ndarray:
+def median_window(X: Any, max_rows: int = MEDIAN_ROWS, seed: int = 0, max_bytes: int = MEDIAN_BYTES) -> np.ndarray:
     """The median ``(C, T)`` over the windows ``X (n, C, T)`` (per channel and sample), float32, from
-    at most ``max_rows`` of them drawn without replacement with ``seed`` (all of them when fewer)."""
+    at most ``max_rows`` of them (and at most ``max_bytes`` of float32 rows, but at least 100) drawn
+    without replacement with ``seed`` (all of them when fewer): memory stays bounded whatever the
+    group's size."""
     n = len(X)
     if n == 0:
         raise DataFormatError("alignment: no windows to compute a median window from")
+    row_bytes = 4 * int(np.prod(X.shape[1:]))
+    max_rows = min(max_rows, max(100, max_bytes // max(row_bytes, 1)))
     rows = np.arange(n) if n <= max_rows else np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
     x = np.asarray(X[rows], dtype=np.float32)
     if not np.isfinite(x).all():
