@@ -284,7 +284,7 @@ def test_prune_to_a_size_removes_the_least_recently_used_first(tmp_path):
         store.prune()
 
 
-def test_cache_command_reports_and_prunes(tmp_path, capsys):
+def test_cache_command_reports_and_prunes(tmp_path, capsys, monkeypatch):
     from biodecode.cli import main
 
     load_windows("synthetic-mi", [1, 2], cache_dir=str(tmp_path), n_jobs=1, **SYN)
@@ -293,9 +293,16 @@ def test_cache_command_reports_and_prunes(tmp_path, capsys):
     assert main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "2 entries" in out and "synthetic-mi" in out and "last used 60.0 days ago" in out
+    listings = []
+    real_entries = WindowStore.entries
+    monkeypatch.setattr(WindowStore, "entries", lambda self: listings.append(1) or real_entries(self))
     assert main(["cache", "prune", "--older-than", "30d", "--dry-run", "--cache-dir", str(tmp_path)]) == 0
-    assert "would remove 2 entries" in capsys.readouterr().out and len(WindowStore(tmp_path).entries()) == 2
+    out = capsys.readouterr().out
+    assert "would remove 2 entries" in out and "0 left" in out and len(listings) == 1  # manifests read once
+    monkeypatch.setattr(WindowStore, "entries", real_entries)
+    assert len(WindowStore(tmp_path).entries()) == 2
     assert main(["cache", "prune", "--cache-dir", str(tmp_path)]) == 2  # says what to give
     assert "--older-than" in capsys.readouterr().err
     assert main(["cache", "prune", "--older-than", "30d", "--cache-dir", str(tmp_path)]) == 0
-    assert "removed 2 entries" in capsys.readouterr().out and WindowStore(tmp_path).entries() == []
+    out = capsys.readouterr().out
+    assert "removed 2 entries" in out and "0 left" in out and WindowStore(tmp_path).entries() == []

@@ -129,15 +129,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
             print(f"  {name:16s} {len(es):5d} entries  {sum(e.n_windows for e in es):8d} windows  "
                   f"{_mb(sum(e.bytes for e in es)):>12s}  last used {age:.1f} days ago")
         return 0
+    if args.action == "prune" and args.older_than is None and args.max_size is None:
+        raise ConfigError("cache prune: give --older-than (e.g. 30d), --max-size (e.g. 20G) or both")
+    listing = store.entries()  # read once: what prune chooses from and what the summary counts
     if args.action == "clear":
-        gone = store.prune(max_bytes=0, dry_run=args.dry_run)
+        gone = store.prune(max_bytes=0, dry_run=args.dry_run, entries=listing)
     else:
-        if args.older_than is None and args.max_size is None:
-            raise ConfigError("cache prune: give --older-than (e.g. 30d), --max-size (e.g. 20G) or both")
-        gone = store.prune(older_than_s=args.older_than, max_bytes=args.max_size, dry_run=args.dry_run)
+        gone = store.prune(older_than_s=args.older_than, max_bytes=args.max_size, dry_run=args.dry_run,
+                           entries=listing)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {len(gone)} entries ({_mb(sum(e.bytes for e in gone))}) from {store.root}; "
-          f"{len(store.entries()) - (len(gone) if args.dry_run else 0)} left")
+          f"{len(listing) - len(gone)} left")
     return 0
 
 

@@ -200,17 +200,19 @@ class WindowStore:
         return sorted(out, key=lambda e: e.last_used)
 
     def prune(self, *, older_than_s: float | None = None, max_bytes: int | None = None,
-              dry_run: bool = False) -> list[EntryInfo]:
+              dry_run: bool = False, entries: list[EntryInfo] | None = None) -> list[EntryInfo]:
         """Remove entries no request has used for ``older_than_s`` seconds, then the least recently
         used ones until the store holds at most ``max_bytes``; stale temporary folders go too.
-        Returns the entries removed (or that would be, with ``dry_run``). Safe beside readers and
-        writers in other processes: an entry is renamed away in one step (see :meth:`remove`), a
-        process that has it mapped keeps reading its files, and a later request rebuilds it."""
+        Returns the entries removed (or that would be, with ``dry_run``); ``entries``: a listing from
+        :meth:`entries` just taken, so a caller that also reports what is left reads every manifest
+        once. Safe beside readers and writers in other processes: an entry is renamed away in one
+        step (see :meth:`remove`), a process that has it mapped keeps reading its files, and a later
+        request rebuilds it."""
         if older_than_s is None and max_bytes is None:
             raise ValueError("prune: give older_than_s, max_bytes or both")
         if not dry_run:
             self.clean_stale()
-        entries, now = self.entries(), time.time()
+        entries, now = (self.entries() if entries is None else sorted(entries, key=lambda e: e.last_used)), time.time()
         gone = [e for e in entries if older_than_s is not None and now - e.last_used > older_than_s]
         if max_bytes is not None:
             total = sum(e.bytes for e in entries) - sum(e.bytes for e in gone)
