@@ -243,3 +243,32 @@ def test_numpy_blas_runs_on_one_thread_while_torch_trains(windows):
     predict_proba(model, Rows())
     assert seen and all(t == [1] * len(t) for t in seen), seen
     assert blas_threads() == before
+
+
+def test_rank_out_dir_redirects_other_ranks_per_thread(tmp_path, monkeypatch):
+    """On a rank other than 0 a run folder goes to a temporary folder (removed after); nested uses
+    stay inside it; another thread's run is redirected on its own, not handed the real folder."""
+    import threading
+
+    from biodecode.runs import rank_out_dir
+
+    monkeypatch.setenv("RANK", "1")
+    out = tmp_path / "run"
+    seen = {}
+    with rank_out_dir(out) as d:
+        assert d != out and d.name == "run"
+        with rank_out_dir(d / "inner") as inner:
+            assert inner == d / "inner"  # nested: inside the outer temporary folder
+
+        def other() -> None:
+            with rank_out_dir(out) as e:
+                seen["other"] = e
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        assert seen["other"] != out and seen["other"].parent != d.parent
+    assert not d.parent.exists() and not out.exists()
+    monkeypatch.setenv("RANK", "0")
+    with rank_out_dir(out) as d0:
+        assert d0 == out

@@ -19,6 +19,7 @@ import socket
 import tempfile
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,7 +36,9 @@ STATUS = "status.json"
 #: The variables Lightning reads for a process's global rank (torchrun sets RANK, Lightning's own
 #: launcher LOCAL_RANK, SLURM SLURM_PROCID, LSF JSM_NAMESPACE_RANK), in its order.
 _RANK_VARS = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
-_redirected = False  # inside a rank_out_dir of a rank other than 0
+#: Inside a rank_out_dir of a rank other than 0 (per thread and task, so concurrent runs in one
+#: process do not see each other's redirection).
+_redirected: ContextVar[bool] = ContextVar("biodecode_rank_redirected", default=False)
 
 
 def is_rank_zero() -> bool:
@@ -52,17 +55,16 @@ def rank_out_dir(out: str | os.PathLike) -> Iterator[Path]:
     """``out`` itself on rank 0; on another rank a path of the same name in a temporary folder,
     removed on leaving, so that ranks never race on one run folder. Nested uses (a comparison's
     runs) stay inside the outermost temporary folder."""
-    global _redirected
     out = Path(out)
-    if _redirected or is_rank_zero():
+    if _redirected.get() or is_rank_zero():
         yield out
         return
     tmp = Path(tempfile.mkdtemp(prefix="biodecode-rank-"))
-    _redirected = True
+    token = _redirected.set(True)
     try:
         yield tmp / out.name
     finally:
-        _redirected = False
+        _redirected.reset(token)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
