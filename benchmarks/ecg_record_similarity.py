@@ -12,9 +12,9 @@ never to train or tune anything. The DS1 record that holds most F beats (208: 37
 gets its own mean N and mean F columns, since a network's F class is, in effect, that patient's
 fusion beats.
 
-    python -m benchmarks.ecg_record_similarity --run RUN_DIR
+    python -m benchmarks.ecg_record_similarity --centred
 
-``--centred`` compares each beat minus its own record's median beat (the second channel of the
+compares each beat minus its own record's median beat (the second channel of the
 preset, ``alignment: median-append``) instead: how far 117's normal beats lie from DS1's once each
 patient is read against their own typical beat.
 
@@ -50,7 +50,7 @@ def similarity(k: int = 10, max_beats: int = 600, data_dir: str | None = None,
     d = SECTIONS["ecg-inter-patient"].config()  # the preset the section measures with
     d["data"].update(subjects=list(records) if records else ["local"], data_dir=data_dir)
     cfg = RunConfig.from_dict(d).validate()
-    ws = load_windows(cfg.data.window_spec(), cfg.data.subjects, cfg.data.task)
+    ws = load_windows(cfg.data.window_spec(), cfg.data.subjects, data_dir=cfg.data.data_dir)
     X = np.asarray(ws.X)[:, 0]
     label = np.asarray(ws.classes)[ws.y]
     record = ws.metadata["subject"].astype(str).to_numpy()
