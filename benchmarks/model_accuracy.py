@@ -9,8 +9,8 @@ several models, one dataset, task and protocol, per-subject scores and paired Wi
 section's ``compare.json`` (and the runs' per-class metrics) are kept under ``--results``, its plots
 under ``docs/img/accuracy/``; the document is rendered from every section found there, so one
 section can be re-measured without re-running the others (``--render-only`` measures nothing: it
-rewrites the document and redraws the plots from the stored results). Subjects are the ones present in the data folder (``subjects: local``), never a fixed
-list. Settings that differ from a model's own defaults are the ones chosen by nested validation
+rewrites the document and redraws the plots from the stored results). Subjects are the ones present
+in the data folder (``subjects: local``), never a fixed list. Settings that differ from a model's own defaults are the ones chosen by nested validation
 (``benchmarks/tune_defaults.py``: scored on groups held out of each training side, never on a test
 fold) and are printed in each section.
 """

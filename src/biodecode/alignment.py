@@ -37,6 +37,9 @@ from .lazyarray import take_rows
 from .threads import numpy_blas_single_thread
 from .windows import WindowSet
 
+#: The methods that subtract a group's median window: for event-locked windows, not a sliding stream.
+MEDIAN_METHODS = ("median", "median-append")
+
 #: At most this many windows per group (a fixed-seed subsample) give its median window, and at most
 #: :data:`MEDIAN_BYTES` of them (long multichannel windows: fewer rows, never fewer than 100).
 MEDIAN_ROWS = 2000
@@ -183,7 +186,7 @@ def align_windows(ws: WindowSet, by: str | Sequence[str] = "subject", method: st
     names, inverse = np.unique(groups, return_inverse=True)
     info = dict(ws.info, alignment={"method": method, "by": [by] if isinstance(by, str) else list(by)})
     ch_names = list(ws.ch_names)
-    if method in ("median", "median-append"):
+    if method in MEDIAN_METHODS:
         offsets = np.stack([median_window(take_rows(ws.X, np.flatnonzero(inverse == g))) for g in range(len(names))])
         X: Any = CentredRows(ws.X, inverse, offsets, keep_raw=method == "median-append")
         if method == "median-append":
@@ -195,7 +198,7 @@ def align_windows(ws: WindowSet, by: str | Sequence[str] = "subject", method: st
     return WindowSet(X, ws.y, ws.metadata, list(ws.classes), ws.sfreq, ch_names, info)
 
 
-ALIGNMENTS = ("none", "euclidean", "riemannian", "median", "median-append")
+ALIGNMENTS = ("none", "euclidean", "riemannian", *MEDIAN_METHODS)
 
 
 def check_alignment(name: str) -> str:

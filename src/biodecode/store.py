@@ -215,12 +215,14 @@ class WindowStore:
         entries, now = (self.entries() if entries is None else sorted(entries, key=lambda e: e.last_used)), time.time()
         gone = [e for e in entries if older_than_s is not None and now - e.last_used > older_than_s]
         if max_bytes is not None:
-            total = sum(e.bytes for e in entries) - sum(e.bytes for e in gone)
+            marked = {e.key for e in gone}  # a set: a store of many thousand entries stays linear
+            total = sum(e.bytes for e in entries if e.key not in marked)
             for e in entries:  # least recently used first
                 if total <= max_bytes:
                     break
-                if e not in gone:
+                if e.key not in marked:
                     gone.append(e)
+                    marked.add(e.key)
                     total -= e.bytes
         if not dry_run:
             for e in gone:

@@ -115,7 +115,9 @@ class StreamDecoder:
         self.jitter = max(0, int(round(jitter_s * self.sfreq)))  # timestamp noise tolerated as contiguous
         self.stats = StreamStats()
         self.alignment = str((meta.get("alignment") or {}).get("method", "none"))
-        if self.alignment.startswith("median"):
+        from ..alignment import MEDIAN_METHODS
+
+        if self.alignment in MEDIAN_METHODS:
             raise ConfigError(f"this model was trained on windows centred on each group's median window (alignment "
                               f"{self.alignment!r}, for event-locked windows such as beats); the streaming decoder "
                               f"slides its windows over the signal and cannot apply it")
