@@ -51,7 +51,7 @@ def inner_scores(cfg: RunConfig, ws=None) -> dict[str, float]:
     # the scoring groups are held out at a fixed share whatever the candidate's own val_fraction
     folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=SCORE_FRACTION, seed=cfg.seed,
                        train_groups=p.train_groups, val_groups=p.val_groups, test_groups=p.test_groups,
-                       group_key=p.group_key)
+                       group_key=p.group_key, score_where=p.score_where)
     accs, bals, epochs, ys, probas = [], [], [], [], []
     for k, fold in enumerate(folds):
         seed_everything(cfg.seed + k)

@@ -26,10 +26,17 @@ from biodecode.training import TrainConfig
     ({"data": {"window_s": 0}}, "data.window_s must be positive"),
     ({"model": {"kwargs": [1]}}, "model.kwargs: expected a mapping"),
     ({"protocol": {"n_folds": 1}}, "protocol.n_folds must be at least 2"),
+    ({"protocol": {"score_where": "imagined"}}, "protocol.score_where: expected a mapping, got .imagined."),
+    ({"protocol": {"score_where": {}}}, "protocol.score_where must map metadata columns to values"),
 ])
 def test_mistyped_values_name_the_key_and_value(config, message):
     with pytest.raises(ConfigError, match=message):
         RunConfig.from_dict(config)
+
+
+def test_score_where_values_are_lists_of_text():
+    p = RunConfig.from_dict({"protocol": {"score_where": {"condition": "imagined", "run": [4, 8]}}}).protocol
+    assert p.score_where == {"condition": ["imagined"], "run": ["4", "8"]}
 
 
 def test_yaml_number_strings_are_read_as_numbers():

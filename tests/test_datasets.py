@@ -6,6 +6,7 @@ import threading
 import urllib.request
 from functools import partial
 
+import numpy as np
 import pytest
 
 from biodecode import ConfigError, DownloadError
@@ -57,6 +58,24 @@ def test_physionet_load_present_files_without_network(data_dir, monkeypatch):
     assert [r.run for r in recs] == ["4", "8", "12"]
     assert recs[0].ch_names[:3] == ["FC5", "FC3", "FC1"] and "Cz" in recs[0].ch_names
     assert recs[0].meta["event_map"] == {"T1": "left_hand", "T2": "right_hand"}
+
+
+@pytest.mark.realdata
+def test_physionet_left_right_pools_real_and_imagined_runs(data_dir):
+    """The `left-right` task reads runs 3, 4, 7, 8, 11, 12; each window names its run's condition."""
+    from biodecode.loading import load_windows
+
+    ws = load_windows("physionet-mi", subjects=[2], task="left-right", data_dir=data_dir, use_cache=False)
+    imagery = load_windows("physionet-mi", subjects=[2], task="left-right-imagery", data_dir=data_dir, use_cache=False)
+    runs = ws.metadata["run"].to_numpy()
+    assert sorted(set(runs), key=int) == ["3", "4", "7", "8", "11", "12"]
+    assert (ws.metadata["condition"].to_numpy() == ["imagined" if int(r) % 2 == 0 else "real" for r in runs]).all()
+    assert ws.classes == ["left_hand", "right_hand"]
+    # its imagined windows are the imagery task's windows, value for value
+    mine = ws.metadata["condition"].to_numpy() == "imagined"
+    assert mine.sum() == len(imagery) and (ws.metadata["trial"][mine].to_numpy() == imagery.metadata["trial"].to_numpy()).all()
+    assert np.array_equal(np.asarray(ws.X[np.flatnonzero(mine)]), np.asarray(imagery.X[:]))
+    assert (imagery.metadata["condition"] == "imagined").all()
 
 
 @pytest.mark.realdata

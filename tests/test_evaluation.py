@@ -95,6 +95,34 @@ def test_fixed_split_by_any_named_groups(key, caplog):
         make_folds(ws, "fixed-split", train_groups=train, group_key=key)
 
 
+@pytest.mark.parametrize("protocol", ["cross-subject", "loso", "within-subject"])
+def test_score_where_scores_one_condition_and_trains_on_all(protocol):
+    """Windows of two conditions (e.g. real and imagined movement): the folds are those of the scored
+    windows alone, only they are validated and tested, and training also reads the rest of its groups."""
+    ws = _ws(n_subjects=5, sessions=1, runs=2, trials=20)
+    ws.metadata["condition"] = np.where(ws.metadata["run"] == "2", "imagined", "real")
+    where = {"condition": ["imagined"]}
+    scored = np.flatnonzero(ws.metadata["condition"].to_numpy() == "imagined")
+    alone = make_folds(ws.subset(scored), protocol, n_folds=3, val_fraction=0.25, seed=2)
+    folds = make_folds(ws, protocol, n_folds=3, val_fraction=0.25, seed=2, score_where=where)
+    assert len(folds) == len(alone)
+    subjects, condition = ws.groups("subject"), ws.metadata["condition"].to_numpy()
+    for f, a in zip(folds, alone):
+        assert list(f.test) == list(scored[a.test]) and list(f.val) == list(scored[a.val])
+        assert set(condition[f.test]) == {"imagined"} and set(condition[f.val]) <= {"imagined"}
+        assert set(scored[a.train]) <= set(f.train)
+        if protocol == "within-subject":  # split by trial: no other window shares a training group
+            assert list(f.train) == list(scored[a.train])
+        else:  # the training subjects' real-movement windows too, none of a validation or test subject
+            assert set(condition[f.train]) == {"real", "imagined"}
+            assert set(f.train) == set(np.flatnonzero(np.isin(subjects, subjects[scored[a.train]])))
+            assert not set(subjects[f.train]) & set(subjects[np.concatenate([f.val, f.test])])
+    with pytest.raises(ConfigError, match=r"no metadata column 'mood'"):
+        make_folds(ws, protocol, score_where={"mood": ["calm"]})
+    with pytest.raises(ConfigError, match=r"no window has condition in \['dreamt'\]; values present: \['imagined', 'real'\]"):
+        make_folds(ws, protocol, score_where={"condition": ["dreamt"]})
+
+
 def test_check_fold_catches_planted_leaks():
     ws = _ws()
     good = make_folds(ws, "cross-subject", n_folds=2)[0]

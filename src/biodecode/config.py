@@ -75,7 +75,11 @@ class ProtocolConfig:
     """name: one of ``biodecode.evaluation.PROTOCOLS``; n_folds for k-fold protocols;
     train_groups/val_groups/test_groups and group_key (subject, record, session or run) for the fixed
     splits (``fixed-split``; ``inter-patient``, keyed by record, takes the dataset's standard lists
-    when none are given). Without val_groups, validation is held out of the training groups."""
+    when none are given). Without val_groups, validation is held out of the training groups.
+    score_where: ``{metadata column: value or list of values}``; only windows that match are scored
+    (test and validation sides), training reads every window of its groups (e.g. PhysioNet MI's
+    ``left-right`` task with ``{condition: imagined}``: train on real and imagined movement, score
+    imagery)."""
 
     name: str = "within-subject"
     n_folds: int = 5
@@ -83,9 +87,16 @@ class ProtocolConfig:
     test_groups: list[str] | None = None
     val_groups: list[str] | None = None
     group_key: str | None = None
+    score_where: dict[str, Any] | None = None  # normalised to {column: [values as text]}
 
     def __post_init__(self) -> None:
         check_fields(self, "protocol")
+        if self.score_where is not None:
+            if not isinstance(self.score_where, dict) or not self.score_where:
+                raise ConfigError(f"protocol.score_where must map metadata columns to values, e.g. "
+                                  f"{{condition: imagined}}, got {self.score_where!r}")
+            self.score_where = {str(c): [str(v) for v in (vals if isinstance(vals, (list, tuple)) else [vals])]
+                                for c, vals in self.score_where.items()}
         if self.n_folds < 2:
             raise ConfigError(f"protocol.n_folds must be at least 2, got {self.n_folds}")
         for side in ("train_groups", "test_groups", "val_groups"):

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .config import ProtocolConfig, RunConfig
 from .datasets import Dataset, Task, get_dataset
-from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, summarize
+from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, scored_windows, summarize
 from .evaluation.metrics import record_metrics
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
@@ -113,7 +113,7 @@ def _run_experiment(config: RunConfig, out: Path, *, progress: Callable[[str], N
         config.data.subjects = list(ws.info["subjects"])
     folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=config.train.val_fraction, seed=config.seed,
                        train_groups=p.train_groups, test_groups=p.test_groups, group_key=p.group_key,
-                       val_groups=p.val_groups)
+                       val_groups=p.val_groups, score_where=p.score_where)
     start_run(out, overwrite)
     if overwrite and (out / "logs").is_dir():  # the replaced run's tracking logs go with it
         shutil.rmtree(out / "logs")
@@ -213,7 +213,9 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         "subjects": ", ".join(sorted(set(subjects.tolist()), key=lambda s: (len(s), s))),
         "windows": f"{len(ws)} x {ws.n_channels} channels x {ws.n_times} samples at {ws.sfreq:g} Hz",
         "classes": ", ".join(f"{c} ({n})" for c, n in ws.class_counts().items()),
-        "protocol": f"{p.name}: {PROTOCOLS[p.name]}",
+        "protocol": f"{p.name}: {PROTOCOLS[p.name]}" + (
+            "; scored on the windows with " + ", ".join(f"{c} in {v}" for c, v in p.score_where.items()) +
+            " only (training reads every window of its groups)" if p.score_where else ""),
         "model": (f"{config.model.name} (classical baseline: {BASELINES[config.model.name][2]})" if classical else
                   f"{config.model.name} ({count_parameters(best[1])} parameters)"),
         "early stopping": ("none (a classical pipeline fitted on the whole training side)" if classical else
@@ -262,7 +264,7 @@ def held_out_windows(run: str | Path, max_test: int = 512, max_calib: int = 256)
     metrics = json.loads((run / "metrics.json").read_text())
     fold = metrics["folds"][metrics.get("best_fold", 0)]
     ws = load_run_windows(config)
-    test = np.isin(ws.groups(fold["leakage_key"]), fold["test_groups"])
+    test = np.isin(ws.groups(fold["leakage_key"]), fold["test_groups"]) & scored_windows(ws, config.protocol.score_where)
     rng = np.random.default_rng(0)
     test_idx = np.flatnonzero(test)
     other = np.flatnonzero(~test)

@@ -31,7 +31,8 @@ from .windows import GROUP_COLUMNS, WindowSet, make_event_windows, make_sliding_
 log = logging.getLogger(__name__)
 
 #: Version of the windowing code; part of every store key (bump when windows change for the same input).
-WINDOWING_VERSION = 3  # 2: MIT-BIH beats carry per-record relative RR columns; 3: and RR / local RR
+WINDOWING_VERSION = 4  # 2: MIT-BIH beats carry per-record relative RR columns; 3: and RR / local RR;
+#                        4: PhysioNet MI windows carry their run's condition (real / imagined)
 
 Progress = Callable[[str, int, int], None]  # (unit id, units done, units in all)
 

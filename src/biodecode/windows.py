@@ -126,6 +126,11 @@ def _check_compatible(recordings: Sequence[Recording]) -> None:
             )
 
 
+def _extra(value: Any) -> float | str:
+    """A per-event metadata value: text stays text (e.g. a run's condition), numbers become floats."""
+    return value if isinstance(value, str) else float(value)
+
+
 def _meta_row(rec: Recording, onset: float, label: str, trial: str, **extra: Any) -> dict[str, Any]:
     return {"subject": rec.subject, "session": rec.session, "run": rec.run, "record": rec.record, "trial": trial,
             "onset_s": onset, "label": label, **extra}
@@ -167,7 +172,7 @@ def make_event_windows(
             if start < 0 or start + n_times > rec.n_samples:
                 dropped += 1
                 continue
-            picks.append((rec, start, float(onset), mapping[lab], {k: float(v[i]) for k, v in columns.items()}))
+            picks.append((rec, start, float(onset), mapping[lab], {k: _extra(v[i]) for k, v in columns.items()}))
     if dropped:
         log.warning("windows: %d event windows ran past the recording edges and were dropped", dropped)
     names = list(classes) if classes is not None else sorted({p[3] for p in picks})

@@ -19,6 +19,9 @@ from .base import Dataset, Task
 #: Subjects whose recordings differ in rate or length (commonly excluded, e.g. by MOABB).
 BAD_SUBJECTS = (88, 92, 100, 104)
 
+#: Each run's condition: 1, 2 baselines (eyes open / closed); odd runs from 3 real movement, even imagined.
+CONDITION = {1: "rest", 2: "rest", **{r: "real" if r % 2 else "imagined" for r in range(3, 15)}}
+
 _LR = {"T1": "left_hand", "T2": "right_hand"}
 _FF = {"T1": "both_fists", "T2": "feet"}
 _TASKS = {
@@ -29,6 +32,12 @@ _TASKS = {
     "left-right-real": Task(
         "left-right-real", "real opening/closing of the left vs right fist (runs 3, 7, 11)",
         ("left_hand", "right_hand"), (3, 7, 11), (((3, 7, 11), _LR),), defaults={"tmin": 0.0, "tmax": 3.0},
+    ),
+    "left-right": Task(
+        "left-right", "left vs right fist, real and imagined (runs 3, 4, 7, 8, 11, 12); each window's "
+        "metadata column `condition` says which, e.g. to train on both and score imagery only "
+        "(protocol.score_where: {condition: imagined})",
+        ("left_hand", "right_hand"), (3, 4, 7, 8, 11, 12), ((None, _LR),), defaults={"tmin": 0.0, "tmax": 3.0},
     ),
     "fists-feet-imagery": Task(
         "fists-feet-imagery", "imagined both fists vs both feet (runs 6, 10, 14)",
@@ -97,7 +106,10 @@ class PhysionetMI(Dataset):
             s = self._check_subject(subject)
             for run, path in zip(self.runs(task), self.fetch(self.files(s, task))):
                 rec = read_edf(path)
-                meta = dict(rec.meta, dataset=self.name, event_map=t.event_map(run) if t else {})
+                # every window says whether its run was imagined or real movement (a column of the metadata)
+                condition = [CONDITION[run]] * len(rec.events.label)
+                meta = dict(rec.meta, dataset=self.name, event_map=t.event_map(run) if t else {},
+                            event_columns={"condition": condition})
                 out.append(
                     rec.replace(
                         ch_names=[standardize_channel_name(c) for c in rec.ch_names],

@@ -138,6 +138,32 @@ def _fixed_split(ws: WindowSet, protocol: str, train_groups: Sequence[str] | Non
     return fold
 
 
+def scored_windows(ws: WindowSet, where: dict[str, Sequence[str]] | None) -> np.ndarray:
+    """Boolean mask ``(n,)`` of the windows a protocol scores: those whose metadata ``column`` is one
+    of the listed values, for every column in ``where`` (all windows when ``where`` is empty)."""
+    keep = np.ones(len(ws), dtype=bool)
+    for column, values in (where or {}).items():
+        if column not in ws.metadata.columns:
+            raise ConfigError(f"protocol.score_where: no metadata column {column!r}; have {list(ws.metadata.columns)}")
+        have = ws.metadata[column].astype(str).to_numpy()
+        wanted = [str(v) for v in values]
+        if not np.isin(wanted, have).any():
+            raise ConfigError(f"protocol.score_where: no window has {column} in {wanted}; "
+                              f"values present: {sorted(set(have.tolist()))}")
+        keep &= np.isin(have, wanted)
+    return keep
+
+
+def _with_unscored(ws: WindowSet, scored: np.ndarray, fold: Fold) -> Fold:
+    """``fold``, made on the scored windows only (``scored`` maps its indices into ``ws``), back in
+    ``ws``'s indices: validation and test stay the scored windows; the training side takes every
+    window of its groups (the same subject and ``leakage_key`` group), scored or not."""
+    groups = ws.groups(["subject", fold.leakage_key])
+    train_groups = np.unique(groups[scored[fold.train]])
+    train = np.flatnonzero(np.isin(groups, train_groups))
+    return Fold(fold.name, train, scored[fold.val], scored[fold.test], fold.leakage_key)
+
+
 def make_folds(
     ws: WindowSet,
     protocol: str,
@@ -149,8 +175,41 @@ def make_folds(
     test_groups: Sequence[str] | None = None,
     group_key: str | None = None,
     val_groups: Sequence[str] | None = None,
+    score_where: dict[str, Sequence[str]] | None = None,
 ) -> list[Fold]:
-    """Folds for ``protocol`` (see ``PROTOCOLS``); each is checked with :func:`check_fold`."""
+    """Folds for ``protocol`` (see ``PROTOCOLS``); each is checked with :func:`check_fold`.
+
+    With ``score_where`` (see :func:`scored_windows`) the folds are made on the matching windows,
+    which alone are validated and tested; each training side also reads the other windows of its
+    groups (e.g. a training subject's real-movement trials beside the imagined ones). Under the
+    protocols split by trial no other window shares a group, so they read the scored windows only."""
+    kw = dict(n_folds=n_folds, val_fraction=val_fraction, seed=seed, train_groups=train_groups,
+              test_groups=test_groups, group_key=group_key, val_groups=val_groups)
+    if not score_where:
+        return _make_folds(ws, protocol, **kw)
+    # the split is the one the scored windows alone would get (so it is the same whatever else is
+    # read), made on their labels and groups without touching X (a zero-stride stand-in)
+    scored = np.flatnonzero(scored_windows(ws, score_where))
+    shadow = WindowSet(np.broadcast_to(np.float32(0), (len(scored), ws.n_channels, 1)), np.asarray(ws.y)[scored],
+                       ws.metadata.iloc[scored].reset_index(drop=True), list(ws.classes), ws.sfreq, list(ws.ch_names))
+    folds = [_with_unscored(ws, scored, f) for f in _make_folds(shadow, protocol, **kw)]
+    for fold in folds:
+        check_fold(ws, fold)
+    return folds
+
+
+def _make_folds(
+    ws: WindowSet,
+    protocol: str,
+    *,
+    n_folds: int,
+    val_fraction: float,
+    seed: int,
+    train_groups: Sequence[str] | None,
+    test_groups: Sequence[str] | None,
+    group_key: str | None,
+    val_groups: Sequence[str] | None,
+) -> list[Fold]:
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; available: {sorted(PROTOCOLS)}")
     raw: list[tuple[str, np.ndarray, np.ndarray]]
