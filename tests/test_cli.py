@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -126,3 +127,21 @@ def test_fixed_split_by_named_subjects_from_the_cli(tmp_path, data_dir, capsys):
     rc = main(["train", "--dataset", "physionet-mi", "--task", "left-right-imagery", "--model", "csp-lda",
                "--train-groups", "1-2", "--test-groups", "2-3", "--data-dir", str(data_dir), "--out", str(tmp_path / "x")])
     assert rc == 2 and "subjects ['2'] are in both the train and the test list" in capsys.readouterr().err
+
+
+def test_train_on_real_and_imagined_score_imagined_from_the_cli(tmp_path, data_dir):
+    """`left-right` with `protocol.score_where`: every fold trains on both conditions of its training
+    subjects and tests the held-out subject's imagined trials only; the report says so."""
+    out = tmp_path / "pooled"
+    assert main(["-q", "train", "--dataset", "physionet-mi", "--task", "left-right", "--model", "csp-lda",
+                 "--subjects", "1", "2", "3", "--protocol", "loso", "--set", "protocol.score_where.condition=imagined",
+                 "--data-dir", str(data_dir), "--out", str(out)]) == 0
+    rep = json.loads((out / "metrics.json").read_text())
+    assert [f["n_test"] for f in rep["folds"]] == [45, 45, 45]  # 3 imagined runs of 15 cues each
+    # a classical pipeline fits on its 2 training subjects' 45 real + 45 imagined windows each
+    assert [(f["n_train"], f["n_val"]) for f in rep["folds"]] == [(180, 0)] * 3
+    assert "scored on the windows with condition in ['imagined'] only" in rep["header"]["protocol"]
+    pred = pd.read_csv(out / "predictions.csv")
+    assert len(pred) == 135
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["protocol"]["score_where"] == {"condition": ["imagined"]}

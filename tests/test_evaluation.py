@@ -117,6 +117,11 @@ def test_score_where_scores_one_condition_and_trains_on_all(protocol):
             assert set(condition[f.train]) == {"real", "imagined"}
             assert set(f.train) == set(np.flatnonzero(np.isin(subjects, subjects[scored[a.train]])))
             assert not set(subjects[f.train]) & set(subjects[np.concatenate([f.val, f.test])])
+        # the validation subjects' other windows: read by no network, fitted by a classical pipeline
+        assert set(condition[f.val_unscored]) <= {"real"}
+        assert set(f.val_unscored) == set(np.flatnonzero(np.isin(ws.groups(["subject", f.leakage_key]),
+                                                                ws.groups(["subject", f.leakage_key])[f.val]))) - set(f.val)
+        assert protocol == "within-subject" or len(f.val_unscored) == len(f.val)
     with pytest.raises(ConfigError, match=r"no metadata column 'mood'"):
         make_folds(ws, protocol, score_where={"mood": ["calm"]})
     with pytest.raises(ConfigError, match=r"no window has condition in \['dreamt'\]; values present: \['imagined', 'real'\]"):

@@ -140,14 +140,16 @@ def fill_dataset_split(config: RunConfig, ds: Dataset | None = None) -> Protocol
 
 
 def fit_and_predict(config: RunConfig, ws: WindowSet, train: np.ndarray, val: np.ndarray, test: np.ndarray, *,
+                    val_unscored: np.ndarray | None = None,
                     on_epoch: Callable[[dict[str, float]], None] | None = None,
                     loggers: list[Any] | None = None) -> tuple[FitResult, np.ndarray]:
     """Fit ``config``'s model on windows ``train`` and return it with class probabilities
     ``(len(test), n_classes)`` for windows ``test``. A network early-stops on ``val``; a classical
-    baseline has nothing to stop, so ``train`` and ``val`` together fit it."""
+    baseline has nothing to stop, so ``train`` and ``val`` together fit it, with ``val_unscored``
+    (the validation groups' windows a ``score_where`` protocol does not score)."""
     n_classes = len(ws.classes)
     if is_baseline(config.model.name):
-        side = np.concatenate([train, val])
+        side = np.concatenate([train, val, np.asarray(val_unscored if val_unscored is not None else [], dtype=np.int64)])
         pipe = fit_baseline(make_baseline(config.model.name, ws.sfreq, config.data.metadata_channels,
                                           **config.model.kwargs),
                             take_rows(ws.X, side), ws.y[side])
@@ -176,7 +178,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         t0 = time.perf_counter()
         seed_everything(config.seed + k)  # weight initialisation, shuffling and augmentation of this fold
         loggers = make_loggers(config.train.loggers, out, k, fold.name, title, config.to_dict())
-        res, proba = fit_and_predict(config, ws, fold.train, fold.val, fold.test, loggers=loggers,
+        res, proba = fit_and_predict(config, ws, fold.train, fold.val, fold.test, val_unscored=fold.val_unscored, loggers=loggers,
                                      on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None)
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
         if per_record:
@@ -187,10 +189,12 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         predictions.append(pd.DataFrame({"fold": k, "window": fold.test, "subject": subjects[fold.test],
                                          "true": np.asarray(ws.classes, dtype=object)[ws.y[fold.test]],
                                          "predicted": np.asarray(ws.classes, dtype=object)[proba.argmax(1)]}))
+        # a classical pipeline fits on the whole training side: it has no validation windows
+        fit_side = np.concatenate([fold.train, fold.val, fold.val_unscored]) if classical else fold.train
+        val_side = fold.val[:0] if classical else fold.val
         side_groups = {f"{side}_groups": sorted(set(ws.groups(fold.leakage_key)[idx].tolist()), key=lambda g: (len(g), g))
-                       for side, idx in (("train", np.concatenate([fold.train, fold.val]) if classical else fold.train),
-                                         ("val", fold.val[:0] if classical else fold.val), ("test", fold.test))}
-        results.append({"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
+                       for side, idx in (("train", fit_side), ("val", val_side), ("test", fold.test))}
+        results.append({"name": fold.name, "n_train": len(fit_side), "n_val": len(val_side),
                         "n_test": len(fold.test), "best_epoch": res.best_epoch, "best_val_loss": res.best_val_loss,
                         "epochs_run": len(res.history), "seconds": time.perf_counter() - t0,
                         "chance": chance_level(ws.y[fold.test], n_classes), "metrics": metrics,
@@ -236,7 +240,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     if not classical:  # a pipeline has no epochs
         plot_learning_curves(out / "learning_curves.png", histories, [r["name"] for r in results], title + tag)
     fold = folds[best[2]]
-    fitted = np.concatenate([fold.train, fold.val])
+    fitted = np.concatenate([fold.train, fold.val, fold.val_unscored] if classical else [fold.train, fold.val])
     meta = dict(classes=list(ws.classes), ch_names=list(ws.ch_names), sfreq=ws.sfreq,
                 alignment={"method": config.data.alignment, "by": list(config.data.alignment_by)},
                 window_spec=_resolved_spec(config, ws).to_dict(), metadata_channels=list(config.data.metadata_channels),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -28,13 +28,16 @@ class LeakageError(ConfigError):
 
 @dataclass(frozen=True)
 class Fold:
-    """Indices into a WindowSet. ``val`` is disjoint from ``train`` and comes from the training side."""
+    """Indices into a WindowSet. ``val`` is disjoint from ``train`` and comes from the training side.
+    ``val_unscored``: the validation groups' windows left out of scoring (``score_where``); no network
+    reads them, a classical baseline (which has no validation) fits on them with the rest."""
 
     name: str
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
     leakage_key: str
+    val_unscored: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 PROTOCOLS = {
@@ -157,11 +160,13 @@ def scored_windows(ws: WindowSet, where: dict[str, Sequence[str]] | None) -> np.
 def _with_unscored(ws: WindowSet, scored: np.ndarray, fold: Fold) -> Fold:
     """``fold``, made on the scored windows only (``scored`` maps its indices into ``ws``), back in
     ``ws``'s indices: validation and test stay the scored windows; the training side takes every
-    window of its groups (the same subject and ``leakage_key`` group), scored or not."""
+    window of its groups (the same subject and ``leakage_key`` group), scored or not; the validation
+    groups' other windows go to ``val_unscored``."""
     groups = ws.groups(["subject", fold.leakage_key])
-    train_groups = np.unique(groups[scored[fold.train]])
-    train = np.flatnonzero(np.isin(groups, train_groups))
-    return Fold(fold.name, train, scored[fold.val], scored[fold.test], fold.leakage_key)
+    train = np.flatnonzero(np.isin(groups, np.unique(groups[scored[fold.train]])))
+    val = scored[fold.val]
+    unscored = np.setdiff1d(np.flatnonzero(np.isin(groups, np.unique(groups[val]))), val)
+    return Fold(fold.name, train, val, scored[fold.test], fold.leakage_key, unscored)
 
 
 def make_folds(
@@ -246,12 +251,13 @@ def _make_folds(
 
 def check_fold(ws: WindowSet, fold: Fold) -> None:
     """Raise LeakageError if indices overlap or a ``leakage_key`` group sits on both sides."""
-    sets = {"train": set(fold.train.tolist()), "val": set(fold.val.tolist()), "test": set(fold.test.tolist())}
+    sets = {"train": set(fold.train.tolist()), "val": set(fold.val.tolist()) | set(fold.val_unscored.tolist()),
+            "test": set(fold.test.tolist())}
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         if sets[a] & sets[b]:
             raise LeakageError(f"{fold.name}: windows {sorted(sets[a] & sets[b])[:5]} are in both {a} and {b}")
     groups = ws.groups(fold.leakage_key)
-    fit_side = set(groups[np.concatenate([fold.train, fold.val])].tolist())
+    fit_side = set(groups[np.concatenate([fold.train, fold.val, fold.val_unscored])].tolist())
     shared = fit_side & set(groups[fold.test].tolist())
     if shared:
         raise LeakageError(f"{fold.name}: {fold.leakage_key} {sorted(shared)[:5]} on both the training and the test side")
