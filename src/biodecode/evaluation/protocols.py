@@ -159,14 +159,19 @@ def scored_windows(ws: WindowSet, where: dict[str, Sequence[str]] | None) -> np.
 
 def _with_unscored(ws: WindowSet, scored: np.ndarray, fold: Fold) -> Fold:
     """``fold``, made on the scored windows only (``scored`` maps its indices into ``ws``), back in
-    ``ws``'s indices: validation and test stay the scored windows; the training side takes every
-    window of its groups (the same subject and ``leakage_key`` group), scored or not; the validation
-    groups' other windows go to ``val_unscored``."""
-    groups = ws.groups(["subject", fold.leakage_key])
-    train = np.flatnonzero(np.isin(groups, np.unique(groups[scored[fold.train]])))
-    val = scored[fold.val]
-    unscored = np.setdiff1d(np.flatnonzero(np.isin(groups, np.unique(groups[val]))), val)
-    return Fold(fold.name, train, val, scored[fold.test], fold.leakage_key, unscored)
+    ``ws``'s indices. Validation and test stay the scored windows; the training side also takes the
+    unscored windows of its subjects whose ``leakage_key`` group is on neither the validation nor the
+    test side (a training subject's real-movement trials; within a subject, its real-movement trials
+    beside the imagined training trials); the validation groups' unscored windows go to ``val_unscored``."""
+    groups, subjects = ws.groups(["subject", fold.leakage_key]), ws.groups("subject")
+    unscored = np.ones(len(ws), dtype=bool)
+    unscored[scored] = False
+    train, val, test = scored[fold.train], scored[fold.val], scored[fold.test]
+    in_val = np.isin(groups, np.unique(groups[val]))
+    held = in_val | np.isin(groups, np.unique(groups[test]))
+    extra = np.flatnonzero(unscored & ~held & np.isin(subjects, np.unique(subjects[train])))
+    return Fold(fold.name, np.sort(np.concatenate([train, extra])), val, test, fold.leakage_key,
+                np.flatnonzero(unscored & in_val))
 
 
 def make_folds(
@@ -185,9 +190,9 @@ def make_folds(
     """Folds for ``protocol`` (see ``PROTOCOLS``); each is checked with :func:`check_fold`.
 
     With ``score_where`` (see :func:`scored_windows`) the folds are made on the matching windows,
-    which alone are validated and tested; each training side also reads the other windows of its
-    groups (e.g. a training subject's real-movement trials beside the imagined ones). Under the
-    protocols split by trial no other window shares a group, so they read the scored windows only."""
+    which alone are validated and tested; each training side also reads its subjects' other windows
+    outside the validation and test groups (e.g. a training subject's real-movement trials beside the
+    imagined ones; within a subject, its real-movement trials)."""
     kw = dict(n_folds=n_folds, val_fraction=val_fraction, seed=seed, train_groups=train_groups,
               test_groups=test_groups, group_key=group_key, val_groups=val_groups)
     if not score_where:
