@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from biodecode.config import RunConfig
 from biodecode.evaluation.compare import compare_models
 
@@ -43,6 +45,9 @@ class Section:
     published: list[str] = field(default_factory=list)
     per_class: list[str] = field(default_factory=list)  # classes whose sensitivity / +P the section shows
     unmeasured: dict[str, str] = field(default_factory=dict)  # why a model of the section has no result yet
+    # baselines of other sections (same subjects and test windows, other settings) that this section's
+    # networks are also tested against, subject by subject: {section: [baseline, ...]}
+    versus: dict[str, list[str]] = field(default_factory=dict)
 
     def config(self) -> dict[str, Any]:
         import yaml
@@ -56,12 +61,26 @@ EEG_TEXT = ("early stopping off (a fixed budget of epochs on every training subj
             "alignment (He & Wu 2019) for every model, baselines included; 8-32 Hz zero-phase band-pass; windows "
             "0-3 s after the cue")
 DOC_DEVICE = "CPU, 2 cores"  # where the document's times were measured unless a model's "device" says otherwise
+#: The imagery task alone (the preset trains on real and imagined movement)
+IMAGERY_ONLY = {"data": {"task": "left-right-imagery", "alignment_by": ["subject"]},
+                "protocol": {"name": "loso", "score_where": None}}
 SECTIONS: dict[str, Section] = {
+    "eeg-mi-loso-real-imagined": Section(
+        "PhysioNet MI, left vs right fist, trained on real and imagined movement, tested on imagined, leave one "
+        "subject out", "eeg-mi-cross-subject.yaml", ["conformer", "shallow", "ts-lr", "csp-lda", "mdm"],
+        "leave-one-subject-out over every subject present; every model trains on the training subjects' real and "
+        "imagined left/right fist trials (twice the trials of imagery alone) and is tested on the held-out "
+        "subject's imagined trials only (`task: left-right`, `protocol.score_where: {condition: imagined}`); "
+        "per-subject Euclidean alignment, each condition on its own; 8-32 Hz zero-phase band-pass; windows 0-3 s "
+        "after the cue; early stopping off",
+        versus={"eeg-imagery-loso": ["ts-lr", "csp-lda", "mdm"]},
+        published=["none on this protocol; the imagery-only section below is the same test"]),
     "eeg-imagery-loso": Section(
         "PhysioNet MI, imagined left vs right fist, leave one subject out", "eeg-mi-cross-subject.yaml",
         ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
          "ts-lr", "csp-lda", "mdm"],
         "leave-one-subject-out over every subject present; " + EEG_TEXT,
+        overrides=IMAGERY_ONLY,
         published=["EEGNet 82.4% cross-subject with 105 subjects (Wang et al. 2020): not comparable, 7x more "
                    "training subjects; MOABB (Jayaram & Barachant 2018) finds tangent-space pipelines ahead of deep "
                    "nets on small sets"]),
@@ -70,7 +89,7 @@ SECTIONS: dict[str, Section] = {
         ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
          "ts-lr", "csp-lda", "mdm"],
         "per subject, stratified 5-fold over trials (45 trials: about 36 to train, 9 to test per fold); " + EEG_TEXT,
-        overrides={"protocol": {"name": "within-subject", "n_folds": 5}},
+        overrides={**IMAGERY_ONLY, "protocol": {"name": "within-subject", "n_folds": 5, "score_where": None}},
         published=["MOABB's within-session benchmark (Jayaram & Barachant 2018, PhysioNet MI left/right imagery): "
                    "tangent space + LR ahead of CSP + LDA; deep nets behind with so few trials"]),
     "emg-cross-day": Section(
@@ -106,7 +125,8 @@ def _config(section: Section, data_dir: str | None) -> RunConfig:
 def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, only: list[str] | None = None) -> None:
     """Run one section and keep its comparison, per-class metrics and plots. With ``only``, run just
     those models (with the section's first baseline beside a lone model, as a check that it
-    reproduces) and merge them into the section's stored comparison, whose other models are kept."""
+    reproduces) and merge them into the section's stored comparison, whose other models are kept
+    (the first such run of a section stores what it measured)."""
     from biodecode.baselines import is_baseline
     from biodecode.evaluation.compare import merge_reports, write_comparison
 
@@ -117,8 +137,6 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
         unknown = [m for m in only if m not in section.models]
         if unknown:
             raise SystemExit(f"{name}: {unknown} are not among the section's models {section.models}")
-        if not stored.exists():
-            raise SystemExit(f"{name}: --models merges into {stored}, which does not exist; measure the section first")
         models = list(only)
         if len(models) == 1:  # compare needs two: add the section's first baseline (or, for a baseline, its first model)
             anchor = next(m for m in section.models if is_baseline(m))
@@ -138,7 +156,7 @@ def measure(name: str, seeds: list[int], results: Path, data_dir: str | None, on
         rep.update(per_class_pooled=per_class, per_class_by_seed=by_seed, selection=selection, config=cfg.to_dict(),
                    device={m: _device(is_baseline(m)) for m in models},
                    measured=time.strftime("%Y-%m-%d"), wall_seconds=time.perf_counter() - t0)
-        if only:
+        if only and stored.exists():
             old = json.loads(stored.read_text())
             for m in rep["models"]:
                 if m in old["models"] and rep["per_subject"][m] != old["per_subject"][m]:
@@ -253,6 +271,34 @@ def unmeasured_line(name: str, section: Section, measured: list[str]) -> str:
         f"`{m}` (`python -m benchmarks.model_accuracy --sections {name} --models {m}` adds it)" for m in missing) + "."
 
 
+def versus_lines(results: Path, section: Section, rep: dict[str, Any]) -> list[str]:
+    """The table testing this section's networks against the baselines of other sections it names
+    (``Section.versus``), subject by subject on the subjects both have, with the settings of each."""
+    from biodecode.baselines import is_baseline
+    from biodecode.evaluation.compare import paired_test
+
+    rows = []
+    for other, baselines in section.versus.items():
+        path = results / f"{other}.json"
+        if not path.exists():
+            continue
+        them = json.loads(path.read_text())
+        for net in (m for m in rep["models"] if not is_baseline(m)):
+            for base in (b for b in baselines if b in them["models"]):
+                subjects = [s for s in rep["per_subject"][net] if s in them["per_subject"][base]]
+                a = np.array([rep["per_subject"][net][s] for s in subjects])
+                b = np.array([them["per_subject"][base][s] for s in subjects])
+                t = paired_test(a, b)
+                rows.append(f"| `{net}` | `{base}`, {SECTIONS[other].title} | {t['mean_diff']:+.3f} | "
+                            f"{_p(t['p'])} | {'-' if t['r'] is None else format(t['r'], '+.2f')} | {t['n']} |")
+    if not rows:
+        return []
+    return ["", "The networks above against the baselines as measured in another section, with that section's "
+                "settings (same subjects, same test trials):", "",
+            "| network | baseline, section | mean difference | p (Wilcoxon) | r | subjects |", "|---|---|---|---|---|---|",
+            *rows]
+
+
 def render(results: Path) -> str:
     from biodecode.baselines import is_baseline
 
@@ -330,6 +376,7 @@ def render(results: Path) -> str:
             if n < 6:
                 lines += ["", f"With {n} subjects no two-sided Wilcoxon p-value can fall below 0.05 (the smallest "
                               f"possible is 2 / 2^{n} = {2 / 2 ** n:.3f}); read the per-subject scores and r."]
+        lines += versus_lines(results, section, rep)
         lines += ["", f"![scores](img/accuracy/{name}-scores.png) ![paired](img/accuracy/{name}-paired.png)", ""]
         if section.published:
             lines += ["Published, for orientation: " + "; ".join(section.published) + ".", ""]

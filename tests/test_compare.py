@@ -184,3 +184,25 @@ def test_added_models_join_the_same_days_note():
     assert once == "2026-11-20 (+ fbcnet on 2026-11-26)"
     assert _added(once, ["lstm"], "2026-11-26") == "2026-11-20 (+ fbcnet, lstm on 2026-11-26)"
     assert _added(once, ["lstm"], "2026-11-27") == "2026-11-20 (+ fbcnet on 2026-11-26) (+ lstm on 2026-11-27)"
+
+
+def test_networks_are_tested_against_another_sections_baselines(tmp_path):
+    """A section that trains on more data tests its networks against the baselines of the section
+    with the other settings too, subject by subject on the subjects both have."""
+    from dataclasses import replace
+
+    from benchmarks.model_accuracy import SECTIONS, versus_lines
+    from biodecode.evaluation.compare import paired_test
+
+    other = {"models": ["ts-lr", "shallow"], "per_subject": {
+        "ts-lr": {str(s): 0.5 + 0.01 * s for s in range(1, 9)}, "shallow": {str(s): 0.5 for s in range(1, 9)}}}
+    (tmp_path / "eeg-imagery-loso.json").write_text(json.dumps(other))
+    net = {str(s): 0.6 + 0.02 * s for s in range(1, 8)}  # subject 8 missing here: left out of the pairs
+    rep = {"models": ["conformer", "csp-lda"], "per_subject": {"conformer": net, "csp-lda": net}}
+    section = replace(SECTIONS["eeg-mi-loso-real-imagined"], versus={"eeg-imagery-loso": ["ts-lr", "csp-lda"]})
+    lines = versus_lines(tmp_path, section, rep)
+    rows = [ln for ln in lines if ln.startswith("| `")]
+    assert len(rows) == 1 and rows[0].startswith("| `conformer` | `ts-lr`, PhysioNet MI, imagined")  # networks only
+    t = paired_test(np.array([net[str(s)] for s in range(1, 8)]), np.array([0.5 + 0.01 * s for s in range(1, 8)]))
+    assert f"| {t['mean_diff']:+.3f} | {t['p']:.3f} | +1.00 | 7 |" in rows[0]
+    assert versus_lines(tmp_path / "none", section, rep) == []  # the other section not measured: no table
