@@ -219,7 +219,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         "classes": ", ".join(f"{c} ({n})" for c, n in ws.class_counts().items()),
         "protocol": f"{p.name}: {PROTOCOLS[p.name]}" + (
             "; scored on the windows with " + ", ".join(f"{c} in {v}" for c, v in p.score_where.items()) +
-            " only (training reads every window of its groups)" if p.score_where else ""),
+            " only (training also reads its subjects' other windows)" if p.score_where else ""),
         "model": (f"{config.model.name} (classical baseline: {BASELINES[config.model.name][2]})" if classical else
                   f"{config.model.name} ({count_parameters(best[1])} parameters)"),
         "early stopping": ("none (a classical pipeline fitted on the whole training side)" if classical else
@@ -244,7 +244,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     meta = dict(classes=list(ws.classes), ch_names=list(ws.ch_names), sfreq=ws.sfreq,
                 alignment={"method": config.data.alignment, "by": list(config.data.alignment_by)},
                 window_spec=_resolved_spec(config, ws).to_dict(), metadata_channels=list(config.data.metadata_channels),
-                synthetic=ws.synthetic, fold=results[best[2]]["name"],
+                synthetic=ws.synthetic, fold=results[best[2]]["name"], score_where=p.score_where,
                 fitted_on={"key": fold.leakage_key, "groups": sorted(set(ws.groups(fold.leakage_key)[fitted].tolist())),
                            # sessions and runs are named per subject ("1" in every subject): the pairs say whose
                            "subject_groups": sorted(set(ws.groups(["subject", fold.leakage_key])[fitted].tolist())),
