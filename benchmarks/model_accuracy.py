@@ -84,6 +84,16 @@ SECTIONS: dict[str, Section] = {
         published=["EEGNet 82.4% cross-subject with 105 subjects (Wang et al. 2020): not comparable, 7x more "
                    "training subjects; MOABB (Jayaram & Barachant 2018) finds tangent-space pipelines ahead of deep "
                    "nets on small sets"]),
+    "eeg-mi-within-real-imagined": Section(
+        "PhysioNet MI, left vs right fist, trained on real and imagined movement, tested on imagined, within "
+        "subject", "eeg-mi-cross-subject.yaml", ["conformer", "shallow", "ts-lr", "csp-lda", "mdm"],
+        "per subject, stratified 5-fold over the 45 imagined trials (about 36 to train, 9 to test per fold); every "
+        "fold also trains on the subject's 45 real-movement trials (`task: left-right`, `protocol.score_where: "
+        "{condition: imagined}`); per-subject Euclidean alignment, each condition on its own; 8-32 Hz zero-phase "
+        "band-pass; windows 0-3 s after the cue; early stopping off",
+        overrides={"protocol": {"name": "within-subject", "n_folds": 5}},
+        versus={"eeg-imagery-within": ["ts-lr", "csp-lda", "mdm"]},
+        published=["none on this protocol; the imagery-only section below is the same test"]),
     "eeg-imagery-within": Section(
         "PhysioNet MI, imagined left vs right fist, within subject", "eeg-mi-cross-subject.yaml",
         ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
