@@ -76,10 +76,10 @@ class ProtocolConfig:
     train_groups/val_groups/test_groups and group_key (subject, record, session or run) for the fixed
     splits (``fixed-split``; ``inter-patient``, keyed by record, takes the dataset's standard lists
     when none are given). Without val_groups, validation is held out of the training groups.
-    score_where: ``{metadata column: value or list of values}``; only windows that match are scored
-    (test and validation sides), training reads every window of its groups (e.g. PhysioNet MI's
-    ``left-right`` task with ``{condition: imagined}``: train on real and imagined movement, score
-    imagery)."""
+    score_where: ``{metadata column: value or list of values}``; the folds are made on the windows
+    that match, which alone are validated and tested; training also reads its subjects' other
+    windows outside the held-out groups (e.g. PhysioNet MI's ``left-right`` task with
+    ``{condition: imagined}``: train on real and imagined movement, score imagery)."""
 
     name: str = "within-subject"
     n_folds: int = 5
