@@ -74,6 +74,12 @@ def test_a_model_joins_a_comparison_without_re_running_the_others(tmp_path):
     with pytest.raises(ConfigError, match="differ in protocol"):
         merge_reports(old, other)
     other = json.loads(json.dumps(new))
+    other["score_where"] = {"run": ["2"]}
+    with pytest.raises(ConfigError, match="differ in score_where"):
+        merge_reports(old, other)
+    write_comparison(tmp_path / "scored", {**merged, "score_where": {"condition": ["imagined"]}})
+    assert "only the windows with condition in ['imagined'] are tested" in (tmp_path / "scored" / "compare.md").read_text()
+    other = json.loads(json.dumps(new))
     other["subjects"] = other["subjects"][:2]
     with pytest.raises(ConfigError, match="different subjects"):
         merge_reports(old, other)

@@ -130,7 +130,8 @@ def _compare_models(config: RunConfig, models: Sequence[str], out: Path, *, seed
     tests = _paired_tests(scores, models)
     p = config.protocol
     report = {
-        "dataset": config.data.dataset, "task": config.data.task, "protocol": p.name, "seeds": list(map(int, seeds)),
+        "dataset": config.data.dataset, "task": config.data.task, "protocol": p.name, "score_where": p.score_where,
+        "seeds": list(map(int, seeds)),
         "subjects": list(scores.index), "models": models, "runs": runs, "synthetic": ws.synthetic,
         "per_subject": {m: {s: float(v) for s, v in scores[m].items()} for m in models},
         "summary": {m: {"mean": float(scores[m].mean()), "sd": float(scores[m].std(ddof=1)) if len(scores) > 1 else 0.0,
@@ -169,11 +170,11 @@ def write_comparison(out_dir: str | Path, report: dict[str, Any]) -> None:
 
 
 def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """One report from two comparisons of the same dataset, task, protocol, seeds, subjects and
+    """One report from two comparisons of the same dataset, task, protocol (and windows scored), seeds, subjects and
     training settings: the models of ``old`` then those only in ``new`` (a model in both takes
     ``new``'s results), with every paired test recomputed. Lets a model join a comparison without
     re-running the others. Raises ConfigError when the two were not run alike."""
-    for key in ("dataset", "task", "protocol", "seeds", "train", "synthetic"):
+    for key in ("dataset", "task", "protocol", "score_where", "seeds", "train", "synthetic"):
         if old.get(key) != new.get(key):
             raise ConfigError(f"compare: cannot merge comparisons that differ in {key}: {old.get(key)} vs {new.get(key)}")
     if sorted(old["subjects"]) != sorted(new["subjects"]):
@@ -199,7 +200,9 @@ def _markdown(rep: dict[str, Any], scores: pd.DataFrame) -> str:
                   "signals.", ""]
     lines += [f"- **subjects**: {len(rep['subjects'])} ({', '.join(rep['subjects'])})",
               f"- **seeds**: {', '.join(map(str, rep['seeds']))} (per-subject scores are averaged over seeds)",
-              "- **score**: accuracy over each subject's test windows, pooled across the protocol's folds",
+              "- **score**: accuracy over each subject's test windows, pooled across the protocol's folds"
+              + ("; only the windows with " + ", ".join(f"{c} in {v}" for c, v in rep["score_where"].items())
+                 + " are tested (training also reads its subjects' other windows)" if rep.get("score_where") else ""),
               "- **model selection**: inside each run, on its training side only (early stopping on a validation "
               "split of the training side; baselines have none)",
               "- **runs**: " + ", ".join(f"`{r}/`" for rs in rep["runs"].values() for r in rs), "",
