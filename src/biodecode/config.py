@@ -91,8 +91,8 @@ class ProtocolConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, "protocol")
-        if self.score_where is not None:
-            if not isinstance(self.score_where, dict) or not self.score_where:
+        if self.score_where is not None:  # a mapping already (check_fields)
+            if not self.score_where:
                 raise ConfigError(f"protocol.score_where must map metadata columns to values, e.g. "
                                   f"{{condition: imagined}}, got {self.score_where!r}")
             self.score_where = {str(c): [str(v) for v in (vals if isinstance(vals, (list, tuple)) else [vals])]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .config import ProtocolConfig, RunConfig
 from .datasets import Dataset, Task, get_dataset
-from .evaluation import PROTOCOLS, chance_level, compute_metrics, make_folds, scored_windows, summarize
+from .evaluation import PROTOCOLS, chance_level, compute_metrics, describe_scoring, make_folds, scored_windows, summarize
 from .evaluation.metrics import record_metrics
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
@@ -218,7 +218,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         "windows": f"{len(ws)} x {ws.n_channels} channels x {ws.n_times} samples at {ws.sfreq:g} Hz",
         "classes": ", ".join(f"{c} ({n})" for c, n in ws.class_counts().items()),
         "protocol": f"{p.name}: {PROTOCOLS[p.name]}" + (
-            "; scored on the windows with " + ", ".join(f"{c} in {v}" for c, v in p.score_where.items()) +
+            "; scored on the windows with " + describe_scoring(p.score_where) +
             " only (training also reads its subjects' other windows)" if p.score_where else ""),
         "model": (f"{config.model.name} (classical baseline: {BASELINES[config.model.name][2]})" if classical else
                   f"{config.model.name} ({count_parameters(best[1])} parameters)"),

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from .protocols import describe_scoring
 from .report import _save, write_json, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ def _markdown(rep: dict[str, Any], scores: pd.DataFrame) -> str:
     lines += [f"- **subjects**: {len(rep['subjects'])} ({', '.join(rep['subjects'])})",
               f"- **seeds**: {', '.join(map(str, rep['seeds']))} (per-subject scores are averaged over seeds)",
               "- **score**: accuracy over each subject's test windows, pooled across the protocol's folds"
-              + ("; only the windows with " + ", ".join(f"{c} in {v}" for c, v in rep["score_where"].items())
+              + ("; only the windows with " + describe_scoring(rep["score_where"])
                  + " are tested (training also reads its subjects' other windows)" if rep.get("score_where") else ""),
               "- **model selection**: inside each run, on its training side only (early stopping on a validation "
               "split of the training side; baselines have none)",

@@ -157,6 +157,11 @@ def scored_windows(ws: WindowSet, where: dict[str, Sequence[str]] | None) -> np.
     return keep
 
 
+def describe_scoring(where: dict[str, Sequence[str]]) -> str:
+    """``where`` (see :func:`scored_windows`) in words for reports: ``condition in ['imagined']``."""
+    return ", ".join(f"{column} in {list(values)}" for column, values in where.items())
+
+
 def _with_unscored(ws: WindowSet, scored: np.ndarray, fold: Fold) -> Fold:
     """``fold``, made on the scored windows only (``scored`` maps its indices into ``ws``), back in
     ``ws``'s indices. Validation and test stay the scored windows; the training side also takes the

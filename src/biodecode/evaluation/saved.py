@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .metrics import chance_level, compute_metrics, record_metrics, summarize
-from .protocols import scored_windows
+from .protocols import describe_scoring, scored_windows
 from .report import markdown_report, plot_confusion, write_json, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,9 @@ def evaluate_model(
     except ConfigError as exc:
         raise ConfigError(f"{checkpoint}: {exc}") from None
     where = meta.get("score_where")  # the run scored these windows only (e.g. imagined movement)
-    if where and all(c in ws.metadata.columns for c in where):
+    if not (where and all(c in ws.metadata.columns for c in where)):
+        where = None  # a run without the filter, or other data without its columns: every window
+    if where:
         ws = ws.subset(scored_windows(ws, where))
     same_data = dataset == spec.dataset and task == spec.task
     fitted = fitted_windows(meta, ws) if same_data else np.zeros(len(ws), dtype=bool)
@@ -99,8 +101,8 @@ def evaluate_model(
               "windows": f"{len(ws)} x {ws.n_channels} channels x {ws.n_times} samples at {ws.sfreq:g} Hz",
               "classes": ", ".join(f"{c} ({n})" for c, n in ws.class_counts().items()),
               "windows the model was fitted on": f"{int(fitted.sum())}" + (" (OPTIMISTIC)" if fitted.any() else "")}
-    if where and all(c in ws.metadata.columns for c in where):
-        header["scored"] = "the windows with " + ", ".join(f"{c} in {v}" for c, v in where.items()) + " (as the run)"
+    if where:
+        header["scored"] = "the windows with " + describe_scoring(where) + " (as the run)"
     row = {"name": "evaluation", "n_test": len(ws), "metrics": metrics, "chance": chance_level(ws.y, len(ws.classes)),
            "best_epoch": "-"}
     report = {"title": title, "checkpoint": str(checkpoint), "dataset": dataset, "task": task,
