@@ -98,7 +98,10 @@ def test_rr_morph_lda_needs_the_rr_channels_and_reads_them():
         from biodecode.config import RunConfig
 
         RunConfig.from_dict({"data": {"dataset": "mitdb", "task": "aami-beats"}, "model": {"name": "rr-morph-lda"},
-                             "protocol": {"name": "inter-patient"}}).validate()
+                             "protocol": {"name": "inter-patient"}, "defaults": "plain"}).validate()
+    # the dataset's recommended settings bring the RR channels
+    RunConfig.from_dict({"data": {"dataset": "mitdb", "task": "aami-beats"}, "model": {"name": "rr-morph-lda"},
+                         "protocol": {"name": "inter-patient"}}).validate()
     X = np.zeros((2, 4, 252))
     X[:, 0, 90] = [1.0, 2.0]  # R peak at 0.25 s (360 Hz)
     X[:, 1:, :] = np.array([[0.8, 1.0, 0.9], [0.5, 1.2, 1.0]])[:, :, None]

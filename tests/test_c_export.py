@@ -156,7 +156,7 @@ def eeg_run(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("c-eeg")
     assert main(["-q", "train", "--dataset", "physionet-mi", "--task", "left-right-real", "--subjects", "1", "2",
                  "--model", "eegnet", "--protocol", "loso", "--epochs", "6", "--data-dir", str(data_dir),
-                 "--out", str(out), "--overwrite"]) == 0
+                 "--set", "defaults=plain", "--out", str(out), "--overwrite"]) == 0  # the dataset's band, no alignment
     return out
 
 
@@ -204,7 +204,8 @@ def test_real_ecg_int8_c_takes_the_int8_onnx_decisions(tmp_path, data_dir):
     out = tmp_path / "ecg"
     assert main(["-q", "train", "--dataset", "mitdb", "--task", "aami-beats", "--model", "resnet1d", "--protocol",
                  "inter-patient", "--subjects", "101", "106", "100", "103", "--epochs", "1", "--data-dir", str(data_dir),
-                 "--set", "model.kwargs.widths=[8,16,16,16]", "--set", "train.batch_size=256", "--out", str(out)]) == 0
+                 "--set", "model.kwargs.widths=[8,16,16,16]", "--set", "train.batch_size=256", "--set", "defaults=plain",
+                 "--out", str(out)]) == 0
     assert main(["export", str(out), "--format", "onnx", "c"]) == 0
     c = json.loads((out / "export" / "export_report.json").read_text())["c"]
     assert c["n_windows"] >= 500 and c["decisions_equal_int8_onnx"] >= 0.99

@@ -150,3 +150,27 @@ def test_train_on_real_and_imagined_score_imagined_from_the_cli(tmp_path, data_d
     ev = json.loads((out / "evaluate" / "metrics.json").read_text())
     assert ev["metrics"]["n"] == 45 and ev["task"] == "left-right"
     assert "condition in ['imagined']" in (out / "evaluate" / "metrics.md").read_text()
+
+
+def test_a_run_says_which_settings_the_dataset_recommended(tmp_path, data_dir, capsys):
+    """Options the command line leaves unset come from the dataset's tuned settings; the command
+    says so, the report and config.yaml record them, and `--set defaults=plain` turns them off."""
+    out = tmp_path / "rec"
+    assert main(["train", "--dataset", "physionet-mi", "--task", "left-right-imagery", "--model", "csp-lda",
+                 "--subjects", "1", "--folds", "2", "--data-dir", str(data_dir), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "physionet-mi: recommended settings for what the config leaves unset: data.alignment = euclidean" in err
+    assert "model.name" not in err  # the model was named
+    rep = json.loads((out / "metrics.json").read_text())
+    assert "data.alignment = euclidean" in rep["header"]["recommended settings"]
+    assert "recommended settings" in (out / "metrics.md").read_text()
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["defaults"] == "dataset" and cfg["data"]["alignment"] == "euclidean"
+    assert "data.alignment" in cfg["from_dataset"]
+    plain = tmp_path / "plain"
+    assert main(["-q", "train", "--dataset", "physionet-mi", "--task", "left-right-imagery", "--model", "csp-lda",
+                 "--subjects", "1", "--folds", "2", "--set", "defaults=plain", "--data-dir", str(data_dir),
+                 "--out", str(plain)]) == 0
+    cfg = yaml.safe_load((plain / "config.yaml").read_text())
+    assert cfg["data"]["alignment"] == "none" and cfg["from_dataset"] == []
+    assert "recommended settings" not in json.loads((plain / "metrics.json").read_text())["header"]

@@ -105,3 +105,58 @@ def test_training_names_resolve_to_the_functions_in_any_import_order(first):
             "import inspect\nassert inspect.isfunction(fit) and inspect.isclass(FitResult), (fit, FitResult)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-1500:]
+
+
+# ------------------------------------------------------------------ the datasets' recommended settings
+def test_recommended_settings_fill_only_what_the_config_leaves_unset():
+    cfg = RunConfig.from_dict({"data": {"dataset": "physionet-mi", "task": "left-right-imagery", "alignment": "none"},
+                               "train": {"max_epochs": 7}})
+    assert cfg.defaults == "dataset"
+    assert cfg.data.alignment == "none" and cfg.train.max_epochs == 7  # given: kept
+    assert cfg.train.val_fraction == 0.0 and cfg.model.name == "conformer"  # unset: the dataset's
+    assert cfg.data.preprocessing[0]["l_freq"] == 8.0
+    assert "train.max_epochs" not in cfg.from_dataset and "data.alignment" not in cfg.from_dataset
+    assert {"train.val_fraction", "model.name", "data.preprocessing"} <= set(cfg.from_dataset)
+    assert "train.val_fraction = 0.0" in cfg.describe_recommended()
+    again = RunConfig.from_dict(cfg.to_dict())  # what a run writes reads back as the same run
+    assert again == cfg
+
+
+def test_plain_defaults_and_untuned_datasets_get_nothing():
+    plain = RunConfig.from_dict({"data": {"dataset": "physionet-mi"}, "defaults": "plain"})
+    assert plain.from_dataset == [] and plain.data.alignment == "none" and plain.model.name == "eegnet"
+    assert plain.train.val_fraction == TrainConfig().val_fraction
+    for d in ({"data": {"dataset": "synthetic-mi"}}, {"data": {"dataset": "mitdb", "task": "rhythm"}}, {}):
+        assert RunConfig.from_dict(d).from_dataset == []
+    assert RunConfig().defaults == "plain"  # the dataclasses themselves are the plain defaults
+    with pytest.raises(ConfigError, match="defaults must be one of dataset, plain, got 'tuned'"):
+        RunConfig.from_dict({"defaults": "tuned"})
+
+
+def test_recommended_model_options_go_with_the_recommended_model_only():
+    rec = RunConfig.from_dict({"data": {"dataset": "mitdb", "task": "aami-beats"}})
+    assert rec.model.name == "resnet1d" and rec.model.kwargs == {"widths": [32, 32, 64, 64]}
+    assert rec.data.alignment == "median-append" and len(rec.data.metadata_channels) == 6
+    same = RunConfig.from_dict({"data": {"dataset": "mitdb", "task": "aami-beats"}, "model": {"name": "resnet1d"}})
+    assert same.model.kwargs == {"widths": [32, 32, 64, 64]} and "model.kwargs" in same.from_dataset
+    other = RunConfig.from_dict({"data": {"dataset": "mitdb", "task": "aami-beats"}, "model": {"name": "eegnet"}})
+    assert other.model.kwargs == {} and not any(k.startswith("model.") for k in other.from_dataset)
+    mine = RunConfig.from_dict({"data": {"dataset": "mitdb", "task": "aami-beats", "metadata_channels": []},
+                                "model": {"name": "resnet1d", "kwargs": {"widths": [8]}}})
+    assert mine.model.kwargs == {"widths": [8]} and mine.data.metadata_channels == []
+
+
+@pytest.mark.parametrize("preset", ["eeg-mi-cross-subject.yaml", "ecg-inter-patient.yaml", "emg-cross-day.yaml"])
+def test_presets_and_recommended_settings_agree(preset):
+    """configs/ spells out the tuned settings the datasets recommend: the two must not drift apart."""
+    from pathlib import Path
+
+    from biodecode.datasets import dataset_class
+
+    raw = RunConfig.read_yaml(Path(__file__).resolve().parent.parent / "configs" / preset)
+    rec = dataset_class(raw["data"]["dataset"]).recommended_settings(raw["data"]["task"])
+    assert rec
+    plain = RunConfig.from_dict({**raw, "defaults": "plain"}).to_dict()
+    for section, values in rec.items():
+        for key, value in values.items():
+            assert plain[section][key] == value, f"{preset}: {section}.{key}"

@@ -50,7 +50,7 @@ def test_cli_mitdb_inter_patient_resnet1d(tmp_path, data_dir):
     rc = main(["train", "--dataset", "mitdb", "--task", "aami-beats", "--model", "resnet1d", "--protocol",
                "inter-patient", "--subjects", "101", "106", "100", "103", "--epochs", "1", "--data-dir", str(data_dir),
                "--set", "model.kwargs.widths=[8,16,16,16]", "--set", "train.batch_size=256", "--out", str(out),
-               "--set", "data.metadata_channels=[rr_pre_s,rr_post_s,rr_local_s]"])
+               "--set", "data.metadata_channels=[rr_pre_s,rr_post_s,rr_local_s]", "--set", "defaults=plain"])
     assert rc == 0
     rep = json.loads((out / "metrics.json").read_text())
     (fold,) = rep["folds"]
@@ -94,3 +94,19 @@ def test_cinc2017_is_also_scored_per_recording_with_the_challenge_f1(tmp_path, d
         f1 = [2 * cm[i, i] / (cm[i].sum() + cm[:, i].sum()) for i in (classes.index(c) for c in ("normal", "AF", "other"))]
         assert per_record["challenge_f1"] == pytest.approx(np.mean(f1))
     assert "challenge F1 (mean of N, A, O)" in (out / "metrics.md").read_text()
+
+
+def test_cli_mitdb_with_the_recommended_settings(tmp_path, data_dir):
+    """Naming nothing but the data and the protocol gives MIT-BIH's tuned input: the raw lead, its
+    deviation from the record's median beat and six RR channels; evaluate rebuilds all of them."""
+    out = tmp_path / "ecg"
+    assert main(["-q", "train", "--dataset", "mitdb", "--task", "aami-beats", "--protocol", "inter-patient",
+                 "--subjects", "101", "106", "100", "103", "--epochs", "1", "--data-dir", str(data_dir),
+                 "--set", "model.kwargs.widths=[8,16,16,16]", "--out", str(out)]) == 0
+    rep = json.loads((out / "metrics.json").read_text())
+    assert rep["header"]["model"].startswith("resnet1d")
+    assert "8 channels x 252 samples" in (out / "metrics.md").read_text()  # 2 leads + 6 RR channels
+    assert "alignment = median-append" in rep["header"]["recommended settings"]
+    assert main(["-q", "evaluate", str(out / "model.pt"), "--subjects", "100", "--data-dir", str(data_dir)]) == 0
+    ev = json.loads((out / "evaluate" / "metrics.json").read_text())
+    assert ev["metrics"]["n"] > 1000

@@ -183,8 +183,9 @@ def _build_config(args: argparse.Namespace) -> "RunConfig":
     from .config import RunConfig
 
     base: dict[str, Any] = {}
-    if args.config:
-        base = RunConfig.from_yaml(args.config).to_dict()
+    if args.config:  # as written: what it leaves unset, the flags below and the dataset's settings may fill
+        RunConfig.from_yaml(args.config)  # errors name the file
+        base = RunConfig.read_yaml(args.config)
     for key, value in (("data.dataset", args.dataset), ("data.task", args.task),
                        ("data.subjects", _subjects(args.subjects)), ("data.data_dir", args.data_dir),
                        ("model.name", args.model), ("protocol.name", args.protocol), ("protocol.n_folds", args.folds),
@@ -211,7 +212,11 @@ def _build_config(args: argparse.Namespace) -> "RunConfig":
         _set_path(base, k.strip(), _parse_value(v))
     if args.progress:
         _set_path(base, "train.progress_bar", True)
-    return RunConfig.from_dict(base)
+    config = RunConfig.from_dict(base)
+    if config.from_dataset and not getattr(args, "quiet", False):
+        print(f"{config.data.dataset}: recommended settings for what the config leaves unset: "
+              f"{config.describe_recommended()} (--set defaults=plain for the plain defaults)", file=sys.stderr)
+    return config
 
 
 class _Bars:

@@ -111,30 +111,100 @@ class ProtocolConfig:
 GROUP_KEYS = ("subject", "record", "session", "run")
 
 
+#: ``defaults``: ``"dataset"`` fills what a config leaves unset from its dataset's recommended
+#: settings (:func:`apply_recommended`); ``"plain"`` leaves the dataclasses' own defaults.
+DEFAULTS_MODES = ("dataset", "plain")
+
+
+def _is_set(section: dict[str, Any], key: str) -> bool:
+    return section.get(key) is not None
+
+
+def apply_recommended(d: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The raw config mapping ``d`` with the options it leaves unset (absent or null) taken from its
+    dataset's recommended settings for its task (``Dataset.recommended``), and the dotted names of
+    the options so filled. ``model.name`` comes with its ``kwargs``; a model named in ``d`` takes
+    the recommended ``kwargs`` only if it is the recommended model and ``d`` gives none. An
+    unknown dataset gets nothing here (:meth:`RunConfig.validate` names it)."""
+    from .datasets import dataset_class
+
+    data = d.get("data") or {}
+    name = data.get("dataset") or DataConfig.dataset
+    try:
+        rec = dataset_class(name).recommended_settings(data.get("task"))
+    except ConfigError:
+        return d, []
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+    filled: list[str] = []
+    for section, values in rec.items():
+        mine = out[section] = out.get(section) or {}
+        if section == "model":
+            if not _is_set(mine, "name"):
+                mine.update(values)
+                filled += [f"model.{k}" for k in values]
+            elif mine["name"] == values.get("name") and not mine.get("kwargs") and values.get("kwargs"):
+                mine["kwargs"] = values["kwargs"]
+                filled.append("model.kwargs")
+            continue
+        for key, value in values.items():
+            if not _is_set(mine, key):
+                mine[key] = value
+                filled.append(f"{section}.{key}")
+    return out, filled
+
+
+def _short(value: Any) -> str:
+    """A config value as one short line of text (a preprocessing step list as its step names and
+    parameters)."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return " + ".join(str(v.get("name", "?")) + "(" + ", ".join(f"{k}={w}" for k, w in v.items() if k != "name") + ")"
+                          for v in value)
+    return str(value)
+
+
 @dataclass
 class RunConfig:
+    """data, model, train, protocol and seed of one run. ``defaults`` says where unset options
+    came from (``"dataset"``: the dataset's recommended settings, see :func:`apply_recommended`,
+    which :meth:`from_dict`, YAML files and the CLI apply; ``"plain"``: the dataclasses' defaults,
+    which constructing the dataclasses directly gives); ``from_dataset`` names the options filled
+    that way."""
+
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     seed: int = 0
+    defaults: str = "plain"
+    from_dataset: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.seed = check_type(self.seed, int, "seed")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be in 0..2**32-1, got {self.seed}")
+        self.defaults = check_type(self.defaults, str, "defaults")
+        if self.defaults not in DEFAULTS_MODES:
+            raise ConfigError(f"defaults must be one of {', '.join(DEFAULTS_MODES)}, got {self.defaults!r}")
+        self.from_dataset = check_type(self.from_dataset, list[str], "from_dataset")
         self.train.seed = self.seed  # one seed, set in one place
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "RunConfig":
+        """A config from a mapping (a YAML file's sections); with ``defaults: dataset`` (the default
+        here) the options it leaves unset come from its dataset's recommended settings."""
         d = dict(d or {})
-        known = {"data", "model", "train", "protocol", "seed"}
+        known = {"data", "model", "train", "protocol", "seed", "defaults", "from_dataset"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"config: unknown section(s) {unknown}; known: {sorted(known)}")
         for key in ("data", "model", "train", "protocol"):
             if d.get(key) is not None and not isinstance(d[key], dict):
                 raise ConfigError(f"config: section {key!r} must be a mapping, got {type(d[key]).__name__}")
+        mode = d.get("defaults", "dataset")
+        filled = list(d.get("from_dataset") or [])
+        if mode == "dataset":
+            d, new = apply_recommended(d)
+            filled += [k for k in new if k not in filled]
         train = dict(d.get("train") or {})
         train.pop("seed", None)
         return cls(
@@ -143,10 +213,14 @@ class RunConfig:
             train=TrainConfig.from_dict(train),
             protocol=dataclass_from_dict(ProtocolConfig, d.get("protocol"), "protocol"),
             seed=d.get("seed", 0),
+            defaults=mode,
+            from_dataset=filled,
         )
 
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "RunConfig":
+    @staticmethod
+    def read_yaml(path: str | Path) -> dict[str, Any]:
+        """The mapping a YAML config file holds, as written (nothing filled in; a missing file, bad
+        YAML or a non-mapping is an error naming the file)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such config file")
@@ -156,6 +230,11 @@ class RunConfig:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if data is not None and not isinstance(data, dict):
             raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
+        return data or {}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "RunConfig":
+        data = cls.read_yaml(path)
         try:
             return cls.from_dict(data)
         except ConfigError as exc:
@@ -183,6 +262,19 @@ class RunConfig:
         if self.protocol.name not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol.name!r}; available: {sorted(PROTOCOLS)}")
         return self
+
+    def describe_recommended(self) -> str:
+        """``"data.alignment = euclidean, train.max_epochs = 60, ..."``: the options taken from the
+        dataset's recommended settings, with their values ("" when none)."""
+        d = self.to_dict()
+
+        def value(dotted: str) -> Any:
+            cur: Any = d
+            for k in dotted.split("."):
+                cur = cur[k]
+            return cur
+
+        return ", ".join(f"{k} = {_short(value(k))}" for k in self.from_dataset)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

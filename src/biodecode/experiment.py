@@ -223,9 +223,14 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         "model": (f"{config.model.name} (classical baseline: {BASELINES[config.model.name][2]})" if classical else
                   f"{config.model.name} ({count_parameters(best[1])} parameters)"),
         "early stopping": ("none (a classical pipeline fitted on the whole training side)" if classical else
+                           f"none: {config.train.max_epochs} epochs on the whole training side"
+                           if config.train.val_fraction == 0 else
                            f"on a validation split of {config.train.val_fraction:.0%} of the training side"),
         "seed": config.seed,
     }
+    if config.from_dataset:
+        header["recommended settings"] = (f"{config.describe_recommended()} (the {config.data.dataset} settings "
+                                          "chosen by nested validation; `defaults: plain` turns them off)")
     report = {"title": title, "synthetic": ws.synthetic, "classes": ws.classes, "summary": summary, "folds": results,
               "header": header, "best_fold": best[2]}
     write_json(out / "metrics.json", report)

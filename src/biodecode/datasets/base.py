@@ -66,6 +66,23 @@ class Dataset(ABC):
     default_preprocessing: list[dict[str, Any]] = []
     #: Fixed splits by protocol name, e.g. ``{"inter-patient": (train_records, test_records)}``.
     splits: dict[str, tuple[list[str], list[str]]] = {}
+    #: Settings chosen for this dataset by nested validation (``benchmarks/tune_defaults.py``, measured
+    #: in docs/accuracy.md), by task name (``"*"``: every task): a partial run config (``data``,
+    #: ``model``, ``train`` sections) that fills the options a run's config leaves unset
+    #: (:func:`biodecode.config.apply_recommended`; ``defaults: plain`` turns it off).
+    recommended: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def recommended_settings(cls, task: str | None) -> dict[str, Any]:
+        """The recommended settings for ``task`` (those for every task, then the task's own on top),
+        as a partial run config; empty where nothing was tuned."""
+        import copy
+
+        out: dict[str, Any] = {}
+        for key in ("*", task):
+            for section, values in copy.deepcopy(cls.recommended.get(key, {})).items():
+                out.setdefault(section, {}).update(values)
+        return out
 
     def __init__(self, path: str | Path | None = None, *, download: bool = True, base_url: str | None = None):
         self.root = data_root(path) / self.folder
