@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from biodecode.config import RunConfig
+from biodecode.config import DataConfig, ModelConfig, RunConfig
 from biodecode.errors import ConfigError
 from biodecode.models import create_model
 from biodecode.training import TrainConfig
@@ -160,3 +160,16 @@ def test_presets_and_recommended_settings_agree(preset):
     for section, values in rec.items():
         for key, value in values.items():
             assert plain[section][key] == value, f"{preset}: {section}.{key}"
+
+
+def test_a_written_config_reruns_as_it_ran_and_null_keeps_the_plain_default():
+    """A config.yaml written before the recommendations existed (no `defaults`, every option spelled
+    out, the dataset's preprocessing as null) must not change when read again."""
+    old = RunConfig(data=DataConfig(dataset="mitdb", task="aami-beats"), model=ModelConfig(name="resnet1d")).to_dict()
+    old.pop("defaults"), old.pop("from_dataset")
+    again = RunConfig.from_dict(old)
+    assert again.from_dataset == [] and again.model.kwargs == {} and again.data.preprocessing is None
+    assert again.data.alignment == "none" and again.train.val_fraction == TrainConfig().val_fraction
+    null = RunConfig.from_dict({"data": {"dataset": "physionet-mi", "preprocessing": None}})
+    assert null.data.preprocessing is None and "data.preprocessing" not in null.from_dataset
+    assert null.data.alignment == "euclidean"

@@ -116,16 +116,14 @@ GROUP_KEYS = ("subject", "record", "session", "run")
 DEFAULTS_MODES = ("dataset", "plain")
 
 
-def _is_set(section: dict[str, Any], key: str) -> bool:
-    return section.get(key) is not None
-
-
 def apply_recommended(d: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The raw config mapping ``d`` with the options it leaves unset (absent or null) taken from its
-    dataset's recommended settings for its task (``Dataset.recommended``), and the dotted names of
-    the options so filled. ``model.name`` comes with its ``kwargs``; a model named in ``d`` takes
-    the recommended ``kwargs`` only if it is the recommended model and ``d`` gives none. An
-    unknown dataset gets nothing here (:meth:`RunConfig.validate` names it)."""
+    """The raw config mapping ``d`` with the options it leaves out taken from its dataset's
+    recommended settings for its task (``Dataset.recommended``), and the dotted names of the
+    options so filled. An option given as null keeps its plain default, and a config a run wrote
+    (every option spelled out) gets nothing, so it reruns as it ran. ``model.name`` comes with its
+    ``kwargs``; a model named in ``d`` takes the recommended ``kwargs`` only if it is the
+    recommended model and ``d`` gives none. An unknown dataset gets nothing here
+    (:meth:`RunConfig.validate` names it)."""
     from .datasets import dataset_class
 
     data = d.get("data") or {}
@@ -139,15 +137,15 @@ def apply_recommended(d: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     for section, values in rec.items():
         mine = out[section] = out.get(section) or {}
         if section == "model":
-            if not _is_set(mine, "name"):
+            if "name" not in mine:
                 mine.update(values)
                 filled += [f"model.{k}" for k in values]
-            elif mine["name"] == values.get("name") and not mine.get("kwargs") and values.get("kwargs"):
+            elif mine["name"] == values.get("name") and "kwargs" not in mine and "kwargs" in values:
                 mine["kwargs"] = values["kwargs"]
                 filled.append("model.kwargs")
             continue
         for key, value in values.items():
-            if not _is_set(mine, key):
+            if key not in mine:
                 mine[key] = value
                 filled.append(f"{section}.{key}")
     return out, filled
