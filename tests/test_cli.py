@@ -174,3 +174,10 @@ def test_a_run_says_which_settings_the_dataset_recommended(tmp_path, data_dir, c
     cfg = yaml.safe_load((plain / "config.yaml").read_text())
     assert cfg["data"]["alignment"] == "none" and cfg["from_dataset"] == []
     assert "recommended settings" not in json.loads((plain / "metrics.json").read_text())["header"]
+    # a comparison says the same, and that no model was selected by early stopping (val_fraction 0)
+    assert main(["-q", "compare", "--dataset", "physionet-mi", "--task", "left-right-imagery", "--subjects", "1", "2",
+                 "--protocol", "loso", "--models", "csp-lda", "mdm", "--data-dir", str(data_dir),
+                 "--out", str(tmp_path / "cmp")]) == 0
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "**recommended settings** of physionet-mi (what the config left out): data.alignment = euclidean" in md
+    assert "**model selection**: none: the networks train a fixed number of epochs" in md

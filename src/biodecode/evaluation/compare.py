@@ -143,6 +143,7 @@ def _compare_models(config: RunConfig, models: Sequence[str], out: Path, *, seed
         "train": {k: v for k, v in config.to_dict()["train"].items()
                   if k in ("max_epochs", "batch_size", "lr", "weight_decay", "scheduler", "patience", "augment",
                            "class_weights", "val_fraction")},
+        "recommended": config.describe_recommended(),
     }
     write_comparison(out, report)
     say(f"compare: report in {out / 'compare.md'}")
@@ -204,8 +205,13 @@ def _markdown(rep: dict[str, Any], scores: pd.DataFrame) -> str:
               "- **score**: accuracy over each subject's test windows, pooled across the protocol's folds"
               + ("; only the windows with " + describe_scoring(rep["score_where"])
                  + " are tested (training also reads its subjects' other windows)" if rep.get("score_where") else ""),
-              "- **model selection**: inside each run, on its training side only (early stopping on a validation "
-              "split of the training side; baselines have none)",
+              "- **model selection**: " + (
+                  "none: the networks train a fixed number of epochs on the whole training side (baselines have "
+                  "none either)" if (rep.get("train") or {}).get("val_fraction") == 0 else
+                  "inside each run, on its training side only (early stopping on a validation split of the "
+                  "training side; baselines have none)"),
+              *([f"- **recommended settings** of {rep['dataset']} (what the config left out): {rep['recommended']}"]
+                if rep.get("recommended") else []),
               "- **runs**: " + ", ".join(f"`{r}/`" for rs in rep["runs"].values() for r in rs), "",
               "## Per subject", "", "| subject | " + " | ".join(f"`{m}`" for m in models) + " |",
               "|---" * (len(models) + 1) + "|"]
