@@ -131,6 +131,8 @@ def test_plain_defaults_and_untuned_datasets_get_nothing():
     assert RunConfig().defaults == "plain"  # the dataclasses themselves are the plain defaults
     with pytest.raises(ConfigError, match="defaults must be one of dataset, plain, got 'tuned'"):
         RunConfig.from_dict({"defaults": "tuned"})
+    with pytest.raises(ConfigError, match="from_dataset: 'train.epochs' is not an option of the run config"):
+        RunConfig.from_dict({"from_dataset": ["train.epochs"]})
 
 
 def test_recommended_model_options_go_with_the_recommended_model_only():

@@ -185,6 +185,16 @@ class RunConfig:
             raise ConfigError(f"defaults must be one of {', '.join(DEFAULTS_MODES)}, got {self.defaults!r}")
         self.from_dataset = check_type(self.from_dataset, list[str], "from_dataset")
         self.train.seed = self.seed  # one seed, set in one place
+        for dotted in self.from_dataset:
+            self._option(dotted)
+
+    def _option(self, dotted: str) -> Any:
+        """The value of option ``dotted`` (e.g. ``"train.max_epochs"``); a ConfigError if there is none."""
+        section, _, key = dotted.partition(".")
+        values = getattr(self, section, None)
+        if section not in ("data", "model", "train", "protocol") or key not in {f.name for f in fields(values)}:
+            raise ConfigError(f"from_dataset: {dotted!r} is not an option of the run config")
+        return getattr(values, key)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "RunConfig":
@@ -264,15 +274,7 @@ class RunConfig:
     def describe_recommended(self) -> str:
         """``"data.alignment = euclidean, train.max_epochs = 60, ..."``: the options taken from the
         dataset's recommended settings, with their values ("" when none)."""
-        d = self.to_dict()
-
-        def value(dotted: str) -> Any:
-            cur: Any = d
-            for k in dotted.split("."):
-                cur = cur[k]
-            return cur
-
-        return ", ".join(f"{k} = {_short(value(k))}" for k in self.from_dataset)
+        return ", ".join(f"{k} = {_short(self._option(k))}" for k in self.from_dataset)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
