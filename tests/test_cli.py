@@ -93,6 +93,7 @@ def test_train_other_families_and_rerun_from_written_config(tmp_path, model):
     (["train", "--config", "/nonexistent/run.yaml"], "no such config file"),
     (["evaluate", "/nonexistent/model.pt"], "no such model file"),
     (["datasets", "describe"], "name a dataset"),
+    (["train", "--dataset", "physionet-mi", "--epochs", "1"], "physionet-mi: name a task .--task, data.task.: 4-class-imagery"),
 ])
 def test_cli_errors_are_clear(args, message, capsys, tmp_path):
     args = [a if a != "OUT" else str(tmp_path) for a in args]

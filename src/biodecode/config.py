@@ -269,6 +269,10 @@ class RunConfig:
                 raise ConfigError(f"model {self.model.name!r} has no parameter(s) {unknown}; it takes {sorted(allowed)}")
         if self.protocol.name not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol.name!r}; available: {sorted(PROTOCOLS)}")
+        d = self.data
+        if d.task is None and ds.tasks and d.tmin is None and d.tmax is None and d.window_s is None:
+            raise ConfigError(f"{d.dataset}: name a task (--task, data.task): {', '.join(sorted(ds.tasks))}; or give "
+                              "the windows yourself (tmin/tmax for event windows, window_s/stride_s for sliding ones)")
         return self
 
     def describe_recommended(self) -> str:
