@@ -58,7 +58,7 @@ class Section:
 
 
 EEG_TEXT = ("early stopping off (a fixed budget of epochs on every training subject); per-subject Euclidean "
-            "alignment (He & Wu 2019) for every model, baselines included; 8-32 Hz zero-phase band-pass; windows "
+            "alignment (He & Wu 2019) for every model, baselines included; {band}; windows "
             "0-3 s after the cue")
 DOC_DEVICE = "CPU, 2 cores"  # where the document's times were measured unless a model's "device" says otherwise
 #: The imagery task alone (the preset trains on real and imagined movement)
@@ -71,7 +71,7 @@ SECTIONS: dict[str, Section] = {
         "leave-one-subject-out over every subject present; every model trains on the training subjects' real and "
         "imagined left/right fist trials (twice the trials of imagery alone) and is tested on the held-out "
         "subject's imagined trials only (`task: left-right`, `protocol.score_where: {condition: imagined}`); "
-        "per-subject Euclidean alignment, each condition on its own; 8-32 Hz zero-phase band-pass; windows 0-3 s "
+        "per-subject Euclidean alignment, each condition on its own; {band}; windows 0-3 s "
         "after the cue; early stopping off",
         versus={"eeg-imagery-loso": ["ts-lr", "csp-lda", "mdm"]},
         published=["none on this protocol; the imagery-only section below is the same test"]),
@@ -89,8 +89,8 @@ SECTIONS: dict[str, Section] = {
         "subject", "eeg-mi-cross-subject.yaml", ["conformer", "shallow", "ts-lr", "csp-lda", "mdm"],
         "per subject, stratified 5-fold over the 45 imagined trials (about 36 to train, 9 to test per fold); every "
         "fold also trains on the subject's 45 real-movement trials (`task: left-right`, `protocol.score_where: "
-        "{condition: imagined}`); per-subject Euclidean alignment, each condition on its own; 8-32 Hz zero-phase "
-        "band-pass; windows 0-3 s after the cue; early stopping off",
+        "{condition: imagined}`); per-subject Euclidean alignment, each condition on its own; {band}; "
+        "windows 0-3 s after the cue; early stopping off",
         overrides={"protocol": {"name": "within-subject", "n_folds": 5}},
         versus={"eeg-imagery-within": ["ts-lr", "csp-lda", "mdm"]},
         published=["none on this protocol; the imagery-only section below is the same test"]),
@@ -121,6 +121,15 @@ SECTIONS: dict[str, Section] = {
                    "Mousavi & Afghah 2019: SVEB near 89 / 93, VEB near 99 / 99"],
         per_class=["S", "V", "F"]),
 }
+
+
+def _band(cfg: dict[str, Any]) -> str:
+    """The band-pass a stored section ran, in words (``"8-32 Hz causal band-pass"``)."""
+    steps = [st for st in cfg["data"].get("preprocessing") or [] if st.get("name") == "bandpass"]
+    if not steps:
+        return "no band-pass"
+    st = steps[0]
+    return f"{st['l_freq']:g}-{st['h_freq']:g} Hz {'causal' if st.get('causal') else 'zero-phase'} band-pass"
 
 
 def _config(section: Section, data_dir: str | None) -> RunConfig:
@@ -331,7 +340,7 @@ def render(results: Path) -> str:
         models = rep["models"]
         lines += [f"## {section.title}", "",
                   f"Measured {rep['measured']}; {len(rep['subjects'])} subjects ({', '.join(rep['subjects'])}); "
-                  f"seeds {', '.join(map(str, rep['seeds']))}; {section.protocol_text}.", "",
+                  f"seeds {', '.join(map(str, rep['seeds']))}; {section.protocol_text.replace('{band}', _band(cfg))}.", "",
                   f"Training (networks): " + (f"{rep['train']['max_epochs']} epochs, no early stopping"
                                               if not rep["train"]["val_fraction"] else
                                               f"up to {rep['train']['max_epochs']} epochs, early stopping (patience "

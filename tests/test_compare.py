@@ -98,7 +98,8 @@ def test_predictions_cover_every_test_window_once(tmp_path):
 
 
 def test_compare_from_the_cli_checks_names_before_any_work(tmp_path, capsys):
-    assert main(["compare", "--dataset", "synthetic-mi", "--models", "eegnet", "tslr", "--out", str(tmp_path / "c")]) == 2
+    assert main(["compare", "--dataset", "synthetic-mi", "--task", "left-right-imagery", "--models", "eegnet", "tslr",
+                 "--out", str(tmp_path / "c")]) == 2
     assert "unknown model 'tslr'" in capsys.readouterr().err and not (tmp_path / "c").exists()
     assert main(["compare", "--dataset", "synthetic-mi", "--models", "eegnet", "--out", str(tmp_path / "c")]) == 2
     assert "at least two models" in capsys.readouterr().err
