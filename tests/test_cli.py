@@ -21,7 +21,9 @@ def test_models_and_datasets_listings(capsys):
     out = capsys.readouterr().out
     assert "physionet-mi" in out and "mitdb" in out
     assert main(["datasets", "describe", "physionet-mi"]) == 0
-    assert "left-right-imagery" in capsys.readouterr().out
+    described = yaml.safe_load(capsys.readouterr().out)
+    assert "left-right-imagery" in described["tasks"]
+    assert described["recommended_settings"]["*"]["data"]["alignment"] == "euclidean"
 
 
 @pytest.mark.realdata

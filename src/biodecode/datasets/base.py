@@ -180,6 +180,8 @@ class Dataset(ABC):
             "citation": self.citation,
             "n_subjects": len(self.subjects()),
             "tasks": {k: {"classes": list(t.classes), "description": t.description} for k, t in self.tasks.items()},
+            # what a run leaves out comes from here (docs/protocols.md), by task ("*": every task)
+            "recommended_settings": dict(self.recommended),
             "local_folder": str(self.root),
         }
 
