@@ -6,7 +6,8 @@ a temporary folder of links to ``$BIODECODE_DATA_DIR/eegmmidb/SNNN`` stands in f
 hand runs 4, 8 and 12 are there, so the dataset's feet runs are switched off; the left/right paradigm
 does not use them). Pipelines on MOABB's side: its tangent-space pipeline (OAS covariances, tangent
 space, logistic regression), and biodecode's ts-lr and EEGNet through ``moabb_pipeline``. On
-biodecode's side: the same models under ``--protocol loso`` with the toolkit's defaults. Both are
+biodecode's side: the same models under ``--protocol loso`` with the toolkit's plain defaults (``defaults:
+plain``: not the dataset's recommended alignment and band, which MOABB's side does not have). Both are
 leave-one-subject-out; MOABB scores two classes with ROC AUC, so both sides report ROC AUC, and
 biodecode's accuracy too.
 
@@ -74,7 +75,7 @@ def _biodecode_side(subjects: list[int], epochs: int, out: Path) -> dict[str, di
     for model in ("ts-lr", "eegnet"):
         cfg = RunConfig.from_dict({"data": {"dataset": "physionet-mi", "task": "left-right-imagery", "subjects": subjects},
                                    "model": {"name": model}, "protocol": {"name": "loso"},
-                                   "train": {"max_epochs": epochs, "loggers": []}})
+                                   "train": {"max_epochs": epochs, "loggers": []}, "defaults": "plain"})
         rep = run_experiment(cfg, out / model)
         per = {"roc_auc": {}, "accuracy": {}}
         for fold in rep["folds"]:

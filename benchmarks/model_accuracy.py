@@ -326,7 +326,7 @@ def render(results: Path) -> str:
              "re-measure. Scores are accuracies on test subjects, days or records never used for training or "
              "model selection; each subject's score pools its test windows, and the paired tests compare models "
              "subject by subject (Wilcoxon signed-rank, two-sided, with the rank-biserial effect size r: positive "
-             "when the network scores higher). Settings that differ from the toolkit's defaults were chosen by "
+             "when the network scores higher). Settings that differ from the toolkit's plain defaults (the datasets' recommended settings, each section's preset) were chosen by "
              "nested validation (`benchmarks/tune_defaults.py`), never on a test fold. 2-core CPU.", ""]
     summary = ROOT / "benchmarks" / "accuracy_summary.md"  # the verdict, written from the sections below
     if summary.exists():
