@@ -175,3 +175,20 @@ def test_a_written_config_reruns_as_it_ran_and_null_keeps_the_plain_default():
     null = RunConfig.from_dict({"data": {"dataset": "physionet-mi", "preprocessing": None}})
     assert null.data.preprocessing is None and "data.preprocessing" not in null.from_dataset
     assert null.data.alignment == "euclidean"
+
+
+@pytest.mark.parametrize("dataset", ["physionet-mi", "mitdb", "semg-longterm-myo"])
+def test_recommended_preprocessing_streams_as_it_was_trained(dataset, caplog):
+    """A model trained with a dataset's recommended (or default) preprocessing streams with the same
+    filter: every step has a causal form and none warns that the offline step differed."""
+    import logging
+
+    from biodecode.datasets import dataset_class
+    from biodecode.preprocessing import Pipeline
+
+    cls = dataset_class(dataset)
+    for task in cls.tasks:
+        steps = cls.recommended_settings(task).get("data", {}).get("preprocessing", cls.default_preprocessing)
+        with caplog.at_level(logging.WARNING):
+            Pipeline.from_config(steps).stream(200.0, ["a", "b"])
+        assert not caplog.records, (dataset, task, [r.getMessage() for r in caplog.records])
