@@ -79,10 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-class", nargs="*", default=[], metavar="CLASS",
                     help="also print these classes' sensitivity / +P, pooled over the inner validation windows")
     args = ap.parse_args(argv)
-    RunConfig.from_yaml(args.config)  # errors name the file
     # as written: a candidate's overrides (e.g. {"defaults": "plain"}) apply before the dataset's
     # recommended settings fill what is left unset
-    base = RunConfig.read_yaml(args.config)
+    base = RunConfig.read_yaml(args.config, check=True)
     cache: dict[str, object] = {}
     for text in args.candidate or ["{}"]:
         cfg = RunConfig.from_dict(_merge(base, json.loads(text))).validate()

@@ -184,8 +184,7 @@ def _build_config(args: argparse.Namespace) -> "RunConfig":
 
     base: dict[str, Any] = {}
     if args.config:  # as written: what it leaves unset, the flags below and the dataset's settings may fill
-        RunConfig.from_yaml(args.config)  # errors name the file
-        base = RunConfig.read_yaml(args.config)
+        base = RunConfig.read_yaml(args.config, check=True)
     for key, value in (("data.dataset", args.dataset), ("data.task", args.task),
                        ("data.subjects", _subjects(args.subjects)), ("data.data_dir", args.data_dir),
                        ("model.name", args.model), ("protocol.name", args.protocol), ("protocol.n_folds", args.folds),

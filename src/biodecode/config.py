@@ -155,8 +155,9 @@ def _short(value: Any) -> str:
     """A config value as one short line of text (a preprocessing step list as its step names and
     parameters)."""
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        return " + ".join(str(v.get("name", "?")) + "(" + ", ".join(f"{k}={w}" for k, w in v.items() if k != "name") + ")"
-                          for v in value)
+        from .preprocessing import describe_step
+
+        return " + ".join(describe_step(v) for v in value)
     return str(value)
 
 
@@ -225,10 +226,12 @@ class RunConfig:
             from_dataset=filled,
         )
 
-    @staticmethod
-    def read_yaml(path: str | Path) -> dict[str, Any]:
+    @classmethod
+    def read_yaml(cls, path: str | Path, check: bool = False) -> dict[str, Any]:
         """The mapping a YAML config file holds, as written (nothing filled in; a missing file, bad
-        YAML or a non-mapping is an error naming the file)."""
+        YAML or a non-mapping is an error naming the file). ``check``: also build a config from it,
+        so a bad option is an error naming the file too (for callers that merge more options in
+        before building their own)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such config file")
@@ -238,15 +241,20 @@ class RunConfig:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if data is not None and not isinstance(data, dict):
             raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
+        if check:
+            cls._from_file(data or {}, path)
         return data or {}
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "RunConfig":
-        data = cls.read_yaml(path)
+    def _from_file(cls, data: dict[str, Any], path: str | Path) -> "RunConfig":
         try:
             return cls.from_dict(data)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "RunConfig":
+        return cls._from_file(cls.read_yaml(path), path)
 
     def validate(self) -> "RunConfig":
         """Check names (dataset, task, model and its options, protocol) before any work starts."""

@@ -43,6 +43,7 @@ def _c_export(model, meta: dict[str, Any], out: Path, dtype: str, X_test: np.nda
     import tempfile
 
     from .c_export import CCompileError, c_sizes, compile_c, export_c, run_c
+    from ..preprocessing import describe_step
     from .export import ParityError
 
     spec = WindowSpec.from_model_meta(meta)
@@ -50,8 +51,7 @@ def _c_export(model, meta: dict[str, Any], out: Path, dtype: str, X_test: np.nda
              f"({', '.join(meta.get('ch_names', [])[:16])}{', ...' if len(meta.get('ch_names', [])) > 16 else ''}) "
              f"x {model.n_times} samples at {meta.get('sfreq')} Hz",
              "input, as in training: " + "; ".join(
-                 step.get("name", "?") + "(" + ", ".join(f"{k}={v}" for k, v in step.items() if k != "name") + ")"
-                 for step in (spec.preprocessing or [])) + (f"; then {meta['alignment']['method']} alignment per "
+                 describe_step(step) for step in (spec.preprocessing or [])) + (f"; then {meta['alignment']['method']} alignment per "
                  f"{', '.join(meta['alignment'].get('by', []))}" if meta.get("alignment", {}).get("method", "none")
                  != "none" else "") + (f"; metadata channels {meta['metadata_channels']}" if meta.get("metadata_channels")
                  else "")]

@@ -36,6 +36,11 @@ class _Func:
 _STEPS: dict[str, type["Step"]] = {}
 
 
+def describe_step(step: dict[str, Any]) -> str:
+    """One pipeline step's config in words for reports: ``bandpass(l_freq=8.0, h_freq=32.0, causal=True)``."""
+    return str(step.get("name", "?")) + "(" + ", ".join(f"{k}={v}" for k, v in step.items() if k != "name") + ")"
+
+
 @dataclass
 class Step:
     """Base class: subclasses set ``name`` and implement ``apply`` and, if they can, ``stream``."""
