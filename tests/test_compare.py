@@ -83,6 +83,18 @@ def test_a_model_joins_a_comparison_without_re_running_the_others(tmp_path):
     other["subjects"] = other["subjects"][:2]
     with pytest.raises(ConfigError, match="different subjects"):
         merge_reports(old, other)
+    # models that read other windows (another band, alignment) are not put side by side...
+    other = json.loads(json.dumps(new))
+    other["data"]["alignment"] = "euclidean"
+    other["data"]["preprocessing"] = [{"name": "bandpass", "l_freq": 8.0, "h_freq": 32.0}]
+    with pytest.raises(ConfigError, match="read different data: data.alignment none vs euclidean; data.preprocessing"):
+        merge_reports(old, other)
+    # ...while another data folder or cache is no difference
+    other = json.loads(json.dumps(new))
+    other["data"]["data_dir"] = "/elsewhere"
+    assert merge_reports(old, other)["models"] == ["ts-lr", "csp-lda", "mdm"]
+    legacy = {k: v for k, v in old.items() if k != "data"}  # stored before the data settings were recorded
+    assert merge_reports(legacy, new)["data"] == new["data"]
 
 
 def test_predictions_cover_every_test_window_once(tmp_path):
@@ -213,3 +225,28 @@ def test_networks_are_tested_against_another_sections_baselines(tmp_path):
     t = paired_test(np.array([net[str(s)] for s in range(1, 8)]), np.array([0.5 + 0.01 * s for s in range(1, 8)]))
     assert f"| {t['mean_diff']:+.3f} | {t['p']:.3f} | +1.00 | 7 |" in rows[0]
     assert versus_lines(tmp_path / "none", section, rep) == []  # the other section not measured: no table
+
+
+@pytest.mark.realdata
+def test_compare_on_a_task_scored_per_recording(data_dir, tmp_path):
+    """CinC 2017: each subject is a recording, scored by one decision over its windows; the report
+    gives the challenge's F1 over all test records pooled, per model."""
+    from biodecode.datasets import get_dataset
+
+    records = get_dataset("cinc2017", path=str(data_dir)).subjects()[:40]
+    cfg = RunConfig.from_dict({"data": {"dataset": "cinc2017", "task": "af-rhythm", "subjects": records,
+                                        "data_dir": str(data_dir)},
+                               "model": {"name": "hrv-rf"}, "protocol": {"name": "cross-subject", "n_folds": 2}})
+    rep = compare_models(cfg, ["hrv-rf", "mdm"], tmp_path / "c")
+    run = tmp_path / "c" / "hrv-rf-seed0"
+    dec = pd.read_csv(run / "record_predictions.csv", dtype={"subject": str, "record": str})
+    assert sorted(dec["record"]) == sorted(records) and (dec["record"] == dec["subject"]).all()
+    # a subject's score is its recording's decision (0 or 1), not the share of its windows right
+    assert set(rep["per_subject"]["hrv-rf"].values()) <= {0.0, 1.0}
+    pooled = json.loads((run / "metrics.json").read_text())["summary"]["per_record_pooled"]
+    assert pooled["n_records"] == 40
+    assert pooled["accuracy"] == pytest.approx((dec["true"] == dec["predicted"]).mean())
+    assert rep["per_record_pooled"]["hrv-rf"]["challenge_f1"] == [pytest.approx(pooled["challenge_f1"])]
+    md = (tmp_path / "c" / "compare.md").read_text()
+    assert "accuracy of each subject's recording decisions" in md and "challenge F1, all test records pooled" in md
+    assert "all folds pooled" in (run / "metrics.md").read_text()

@@ -17,6 +17,10 @@ harness as the networks. Built from the libraries users already trust:
   and their ratios to the local rhythm, QRS and T-wave samples, standardised, LDA with equal class
   priors. Needs the RR metadata channels (``data.metadata_channels=[rr_pre_s, rr_post_s,
   rr_local_s]``).
+- ``hrv-rf``: ECG rhythm (e.g. atrial fibrillation in CinC 2017's windows of several seconds): R
+  peaks by XQRS, then RR-interval irregularity, beat-to-beat and P-region similarity and signal
+  quality per window (:func:`biodecode.ecg.rhythm_features`, 18 features), a random forest with
+  class weights balanced per tree (the feature-based CinC 2017 entries, e.g. Zabihi et al. 2017).
 
 Each pipeline first divides by the training windows' overall standard deviation (``_Rescale``):
 the methods are scale-invariant, but covariances of signals in volts (1e-10) trip numerical
@@ -188,6 +192,19 @@ def _rr_morph_lda(sfreq: float, r_offset_s: float = 0.25, metadata_channels: Seq
                      ("scale", StandardScaler()), ("lda", BalancedLDA())])
 
 
+def _hrv_rf(sfreq: float, n_estimators: int = 300, min_samples_leaf: int = 2) -> Pipeline:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import FunctionTransformer
+
+    from .ecg import rhythm_features
+
+    return Pipeline([("features", FunctionTransformer(rhythm_features, kw_args={"sfreq": sfreq})),
+                     ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+                     ("rf", RandomForestClassifier(n_estimators=n_estimators, min_samples_leaf=min_samples_leaf,
+                                                   class_weight="balanced_subsample", random_state=0, n_jobs=1))])
+
+
 #: The window metadata an ``rr-morph-lda`` run needs as channels (``data.metadata_channels``),
 #: optionally followed by the same intervals divided by the record's mean RR.
 RR_CHANNELS = ["rr_pre_s", "rr_post_s", "rr_local_s"]
@@ -208,6 +225,9 @@ BASELINES: dict[str, tuple[Callable[..., Pipeline], str, str]] = {
     "mdm": (_mdm, "EEG", "Barachant et al. 2012, IEEE TBME 59(4):920 (minimum distance to mean)"),
     "td-lda": (_td_lda, "EMG", "Hudgins et al. 1993, IEEE TBME 40(1):82 (time-domain features)"),
     "rr-morph-lda": (_rr_morph_lda, "ECG", "de Chazal et al. 2004, IEEE TBME 51(7):1196 (RR + morphology, LDA)"),
+    "hrv-rf": (_hrv_rf, "ECG", "RR irregularity (Tateno & Glass 2001, Med. Biol. Eng. Comput. 39:664) and beat and "
+                               "signal-quality features + random forest, as the feature-based CinC 2017 entries "
+                               "(e.g. Zabihi et al. 2017, CinC 44)"),
 }
 
 

@@ -324,6 +324,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         line = ", ".join(f"{label} {per_record[k]['mean']:.3f} ± {per_record[k]['std']:.3f}"
                          for k, label in (("accuracy", "accuracy"), ("challenge_f1", "challenge F1 (N, A, O)"))
                          if k in per_record)
+        pooled = report["summary"].get("per_record_pooled", {})
+        if "challenge_f1" in pooled:
+            line += f"; over all {pooled['n_records']} test records pooled, challenge F1 {pooled['challenge_f1']:.3f}"
         print(f"per recording (windows' probabilities averaged): {line}")
     print(f"report: {out / 'metrics.md'}")
     return 0

@@ -123,3 +123,85 @@ def beat_windows_for_inference(rec: Recording, tmin: float = -0.25, tmax: float 
     det = with_detected_beats(rec, lead)
     ws = make_event_windows([det], tmin, tmax)
     return np.asarray(ws.X), ws.metadata["onset_s"].to_numpy()
+
+
+#: What :func:`rhythm_features` returns per window, in order.
+RHYTHM_FEATURES = (
+    "heart_rate_bpm", "rr_median_s", "rr_cv", "rmssd_rel", "pnn50", "madsd_rel", "rr_range_rel", "sd1_sd2",
+    "rr_turning_points", "beat_corr", "p_region_corr", "r_amp_cv", "qrs_width_s", "kurtosis", "power_below_3hz",
+    "power_above_15hz", "clipped_fraction", "level_sd",
+)
+
+
+def _corr_with_median(segments: np.ndarray) -> float:
+    """Median correlation of each row of ``segments (n, L)`` with the rows' median (NaN for < 3 rows)."""
+    if len(segments) < 3:
+        return np.nan
+    tpl = np.median(segments, axis=0)
+    a = segments - segments.mean(1, keepdims=True)
+    b = tpl - tpl.mean()
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.nanmedian(np.where(den > 0, a @ b / den, np.nan))) if (den > 0).any() else np.nan
+
+
+def _window_rhythm_features(s: np.ndarray, sfreq: float) -> np.ndarray:
+    from scipy.signal import welch
+    from scipy.stats import kurtosis
+
+    out = np.full(len(RHYTHM_FEATURES), np.nan)
+    s = s - np.median(s)
+    amp = np.percentile(np.abs(s), 99)
+    if not np.isfinite(amp) or amp <= 0:
+        return out  # a flat (or broken) window: nothing to measure, the classifier sees missing values
+    s = s / amp  # the QRS near 1, the scale XQRS's fixed thresholds expect of millivolts
+    peaks = detect_r_peaks(s, sfreq, learn=False)
+    dur = s.size / sfreq
+    f, p = welch(s, fs=sfreq, nperseg=min(s.size, int(2 * sfreq)))
+    total = p.sum()
+    hi, lo = np.max(s), np.min(s)
+    out[[0, 13, 14, 15, 16, 17]] = [
+        60.0 * peaks.size / dur, kurtosis(s), p[f < 3].sum() / total if total > 0 else np.nan,
+        p[f > 15].sum() / total if total > 0 else np.nan,
+        np.mean((s > hi - 0.01 * (hi - lo)) | (s < lo + 0.01 * (hi - lo))), np.std(s)]
+    if peaks.size >= 3:
+        rr = np.diff(peaks) / sfreq
+        d = np.diff(rr)
+        mean, med = rr.mean(), np.median(rr)
+        sd1 = np.std(d) / np.sqrt(2)
+        sd2 = np.sqrt(max(2 * np.var(rr) - sd1**2, 0.0))
+        turning = np.mean((d[:-1] * d[1:]) < 0) if d.size >= 2 else np.nan
+        out[1:9] = [med, np.std(rr) / mean, np.sqrt(np.mean(d**2)) / mean, np.mean(np.abs(d) > 0.05),
+                    np.median(np.abs(d)) / med, (rr.max() - rr.min()) / med, sd1 / sd2 if sd2 > 0 else np.nan, turning]
+    # beat shapes: [-0.2, 0.4] s around each R peak, the P-wave region [-0.3, -0.06] s
+    pre, post, p0, p1 = (int(round(t * sfreq)) for t in (0.2, 0.4, 0.3, 0.06))
+    inside = peaks[(peaks - max(pre, p0) >= 0) & (peaks + post < s.size)]
+    if inside.size >= 3:
+        beats = np.stack([s[k - pre:k + post] for k in inside])
+        out[9] = _corr_with_median(beats)
+        out[10] = _corr_with_median(np.stack([s[k - p0:k - p1] for k in inside]))
+        r = s[inside]
+        out[11] = np.std(r) / abs(np.mean(r)) if np.mean(r) != 0 else np.nan
+        tpl = np.abs(np.median(beats, axis=0))
+        out[12] = np.sum(tpl[max(0, pre - int(0.1 * sfreq)):pre + int(0.1 * sfreq)] > 0.5 * tpl[pre]) / sfreq
+    return out
+
+
+def rhythm_features(X: np.ndarray, sfreq: float) -> np.ndarray:
+    """Rhythm features of single-lead ECG windows ``X (n, C, T)`` (the first channel is read; any
+    unit): R peaks by XQRS (:func:`detect_r_peaks`, each window scaled so its QRS is near 1), then
+    per window the :data:`RHYTHM_FEATURES`: heart rate; RR-interval irregularity (coefficient of
+    variation, RMSSD and median successive difference over the RR, pNN50, range, Poincare SD1/SD2,
+    turning points; Tateno & Glass 2001 and the HRV literature); how alike the beats are and how
+    alike the stretch before each R peak is (a P wave repeats, fibrillatory waves do not); R
+    amplitude variation and QRS width; and signal quality (kurtosis, power below 3 and above 15 Hz,
+    clipped samples, spread). Returns ``(n, 18)`` float32, NaN where a window has too few beats
+    for a feature. Windows shorter than 3 s are an error (too few beats to measure a rhythm)."""
+    x = np.asarray(X, dtype=np.float64)
+    if x.ndim != 3:
+        raise DataFormatError(f"rhythm_features: expected windows (n, channels, times), got {x.shape}")
+    if x.shape[-1] < 3 * sfreq:
+        raise DataFormatError(f"rhythm_features: windows of {x.shape[-1] / sfreq:.2f} s hold too few beats to "
+                              f"measure a rhythm; use windows of at least 3 s (data.window_s)")
+    return np.stack([_window_rhythm_features(w[0], sfreq) for w in x]).astype(np.float32) if len(x) else \
+        np.zeros((0, len(RHYTHM_FEATURES)), np.float32)

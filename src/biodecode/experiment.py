@@ -18,7 +18,7 @@ import pandas as pd
 from .config import ProtocolConfig, RunConfig
 from .datasets import Dataset, Task, get_dataset
 from .evaluation import PROTOCOLS, chance_level, compute_metrics, describe_scoring, make_folds, scored_windows, summarize
-from .evaluation.metrics import record_metrics
+from .evaluation.metrics import aggregate_by_group, pooled_record_metrics, record_metrics
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
 from .training import FitResult, fit, predict_proba, save_model, seed_everything
@@ -82,7 +82,9 @@ def run_experiment(config: RunConfig, out_dir: str | Path, *, progress: Callable
     ``metrics.json`` (rewritten after every fold, so a stopped run keeps the folds it finished) and
     ``metrics.md`` (per fold and mean ± sd), ``confusion_matrix.png``, ``learning_curves.png``,
     ``folds.json`` (which groups were tested in each fold), ``predictions.csv`` (every test window:
-    fold, window index, subject, true and predicted class) and ``model.pt`` (the fold model with the
+    fold, window index, subject, true and predicted class; on a task scored per recording, e.g. CinC
+    2017, also ``record_predictions.csv``: fold, record, subject, true class and the recording's
+    decision) and ``model.pt`` (the fold model with the
     lowest validation loss; its ``meta["fitted_on"]`` names the groups it was fitted on).
 
     A folder that already holds a run is refused unless ``overwrite``; the folder is created only
@@ -161,6 +163,17 @@ def fit_and_predict(config: RunConfig, ws: WindowSet, train: np.ndarray, val: np
     return res, predict_proba(res.model, take_rows(ws.X, test))
 
 
+def _record_decisions(fold: int, ws: WindowSet, test: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
+    """One row per test recording of a fold: its subject, true class and decision (the mean of its
+    windows' probabilities, as ``record_metrics`` scores it)."""
+    records = ws.groups("record")[test]
+    names, labels, rec_proba = aggregate_by_group(ws.y[test], proba, records)
+    subject_of = dict(zip(records, ws.groups("subject")[test]))
+    classes = np.asarray(ws.classes, dtype=object)
+    return pd.DataFrame({"fold": fold, "record": names, "subject": [subject_of[r] for r in names],
+                         "true": classes[labels], "predicted": classes[rec_proba.argmax(1)]})
+
+
 def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Callable[[str], None],
                on_epoch: Callable[[int, int, dict[str, float]], None] | None, task: Task | None) -> dict[str, Any]:
     p = config.protocol
@@ -168,7 +181,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     write_json(out / "environment.json", environment(config.seed))
     say(f"{len(ws)} windows {ws.X.shape[1:]} at {ws.sfreq:g} Hz, classes {ws.class_counts()}; "
         f"{len(folds)} folds ({p.name})" + ("  [SYNTHETIC DATA]" if ws.synthetic else ""))
-    results, histories, best, predictions = [], [], (np.inf, None, -1), []
+    results, histories, best, predictions, record_predictions = [], [], (np.inf, None, -1), [], []
     subjects = ws.groups("subject")
     n_classes = len(ws.classes)
     classical = is_baseline(config.model.name)
@@ -184,6 +197,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
         if per_record:
             metrics["per_record"] = record_metrics(ws.y[fold.test], proba, ws.groups("record")[fold.test], ws.classes,
                                                    task.challenge_score)
+            record_predictions.append(_record_decisions(k, ws, fold.test, proba))
         log_final(loggers, {**metrics, **{f"per_record_{key}": v for key, v in metrics.get("per_record", {}).items()}},
                   step=len(res.history))
         predictions.append(pd.DataFrame({"fold": k, "window": fold.test, "subject": subjects[fold.test],
@@ -212,6 +226,8 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     summary = summarize([r["metrics"] for r in results])
     if per_record:
         summary["per_record"] = summarize([r["metrics"]["per_record"] for r in results])
+        summary["per_record_pooled"] = pooled_record_metrics([r["metrics"]["per_record"] for r in results], ws.classes,
+                                                             task.challenge_score)
     header = {
         "dataset": config.data.dataset + (" (SYNTHETIC)" if ws.synthetic else ""), "task": config.data.task,
         "subjects": ", ".join(sorted(set(subjects.tolist()), key=lambda s: (len(s), s))),
@@ -239,6 +255,8 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
     write_json(out / "folds.json", [{k: r[k] for k in ("name", "leakage_key", "train_groups", "val_groups", "test_groups")}
                                     for r in results])
     write_text_atomic(out / "predictions.csv", pd.concat(predictions).to_csv(index=False))
+    if record_predictions:
+        write_text_atomic(out / "record_predictions.csv", pd.concat(record_predictions).to_csv(index=False))
     cm = np.sum([np.asarray(r["metrics"]["confusion_matrix"]) for r in results], axis=0)
     tag = " [SYNTHETIC]" if ws.synthetic else ""
     plot_confusion(out / "confusion_matrix.png", cm, ws.classes, title + tag)

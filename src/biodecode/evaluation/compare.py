@@ -28,9 +28,23 @@ log = logging.getLogger(__name__)
 
 
 def per_subject_accuracy(run_dir: str | Path) -> pd.Series:
-    """Accuracy per subject over all of a run's test windows (``predictions.csv``)."""
-    pred = pd.read_csv(Path(run_dir) / "predictions.csv", dtype={"subject": str})
+    """Accuracy per subject over all of a run's test windows (``predictions.csv``); on a task scored
+    per recording (e.g. CinC 2017) over the subject's recording decisions (``record_predictions.csv``),
+    the unit the task is scored by."""
+    run_dir = Path(run_dir)
+    per_record = (run_dir / "record_predictions.csv").exists()
+    pred = pd.read_csv(run_dir / ("record_predictions.csv" if per_record else "predictions.csv"),
+                       dtype={"subject": str, "record": str})
     return (pred["true"] == pred["predicted"]).groupby(pred["subject"]).mean()
+
+
+def pooled_record_score(run_dir: str | Path) -> dict[str, float] | None:
+    """A run's scores over all its test recordings pooled (``metrics.json``'s ``per_record_pooled``:
+    accuracy, challenge F1 where the task has one), or None on a task not scored per recording."""
+    import json
+
+    pooled = json.loads((Path(run_dir) / "metrics.json").read_text())["summary"].get("per_record_pooled")
+    return None if pooled is None else {k: float(v) for k, v in pooled.items() if k in ("accuracy", "challenge_f1")}
 
 
 def run_cost(run_dir: str | Path) -> dict[str, float]:
@@ -114,6 +128,7 @@ def _compare_models(config: RunConfig, models: Sequence[str], out: Path, *, seed
     runs: dict[str, list[str]] = {}
     per_seed: dict[str, list[pd.Series]] = {}
     costs: dict[str, list[dict[str, float]]] = {}
+    pooled: dict[str, list[dict[str, float] | None]] = {}
     for cfg in checked:
         for seed in seeds:
             c = copy.deepcopy(cfg)
@@ -124,6 +139,7 @@ def _compare_models(config: RunConfig, models: Sequence[str], out: Path, *, seed
             runs.setdefault(c.model.name, []).append(run.name)
             per_seed.setdefault(c.model.name, []).append(per_subject_accuracy(run))
             costs.setdefault(c.model.name, []).append(run_cost(run))
+            pooled.setdefault(c.model.name, []).append(pooled_record_score(run))
     scores = pd.DataFrame({m: pd.concat(s, axis=1).mean(axis=1) for m, s in per_seed.items()})
     scores = scores.loc[sorted(scores.index, key=lambda s: (len(s), s))]
     seed_sd = {m: float(pd.concat(s, axis=1).mean(axis=0).std(ddof=1)) if len(s) > 1 else None
@@ -144,7 +160,11 @@ def _compare_models(config: RunConfig, models: Sequence[str], out: Path, *, seed
                   if k in ("max_epochs", "batch_size", "lr", "weight_decay", "scheduler", "patience", "augment",
                            "class_weights", "val_fraction")},
         "recommended": config.describe_recommended(),
+        # what every model read: windows, preprocessing, alignment (a merge refuses reports that differ here)
+        "data": {k: v for k, v in config.to_dict()["data"].items() if k not in DATA_KEYS_NOT_COMPARED},
     }
+    if all(p is not None for ps in pooled.values() for p in ps):  # a task scored per recording
+        report["per_record_pooled"] = {m: {k: [p[k] for p in ps] for k in ps[0]} for m, ps in pooled.items()}
     write_comparison(out, report)
     say(f"compare: report in {out / 'compare.md'}")
     return report
@@ -171,6 +191,11 @@ def write_comparison(out_dir: str | Path, report: dict[str, Any]) -> None:
     _paired_plot(out / "paired.png", scores, report["models"], report)
 
 
+#: Data settings that may differ between two comparisons merged into one: where the files lie and
+#: the cache (the subjects are checked by name, the windows' content by everything else).
+DATA_KEYS_NOT_COMPARED = ("subjects", "data_dir", "cache_dir")
+
+
 def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """One report from two comparisons of the same dataset, task, protocol (and windows scored), seeds, subjects and
     training settings: the models of ``old`` then those only in ``new`` (a model in both takes
@@ -181,11 +206,21 @@ def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"compare: cannot merge comparisons that differ in {key}: {old.get(key)} vs {new.get(key)}")
     if sorted(old["subjects"]) != sorted(new["subjects"]):
         raise ConfigError(f"compare: cannot merge comparisons of different subjects: {old['subjects']} vs {new['subjects']}")
+    if "data" in old and "data" in new:  # reports written before the data settings were recorded are merged unchecked
+        differ = sorted(k for k in set(old["data"]) | set(new["data"])
+                        if k not in DATA_KEYS_NOT_COMPARED and old["data"].get(k) != new["data"].get(k))
+        if differ:
+            raise ConfigError("compare: cannot merge comparisons whose models read different data: "
+                              + "; ".join(f"data.{k} {old['data'].get(k)} vs {new['data'].get(k)}" for k in differ))
     out = copy.deepcopy(old)
     models = list(old["models"]) + [m for m in new["models"] if m not in old["models"]]
     out["models"] = models
-    for key in ("per_subject", "runs", "summary", "cost"):
+    keys = ["per_subject", "runs", "summary", "cost"] + (
+        ["per_record_pooled"] if "per_record_pooled" in old and "per_record_pooled" in new else [])
+    for key in keys:
         out[key] = {m: (new[key][m] if m in new["models"] else old[key][m]) for m in models}
+    if "data" in new:
+        out["data"] = new["data"]
     out["tests"] = _paired_tests(_scores(out), models)
     return out
 
@@ -202,7 +237,9 @@ def _markdown(rep: dict[str, Any], scores: pd.DataFrame) -> str:
                   "signals.", ""]
     lines += [f"- **subjects**: {len(rep['subjects'])} ({', '.join(rep['subjects'])})",
               f"- **seeds**: {', '.join(map(str, rep['seeds']))} (per-subject scores are averaged over seeds)",
-              "- **score**: accuracy over each subject's test windows, pooled across the protocol's folds"
+              ("- **score**: accuracy of each subject's recording decisions (one per recording: its windows' "
+               "probabilities averaged), pooled across the protocol's folds" if rep.get("per_record_pooled") else
+               "- **score**: accuracy over each subject's test windows, pooled across the protocol's folds")
               + ("; only the windows with " + describe_scoring(rep["score_where"])
                  + " are tested (training also reads its subjects' other windows)" if rep.get("score_where") else ""),
               "- **model selection**: " + (
@@ -225,6 +262,10 @@ def _markdown(rep: dict[str, Any], scores: pd.DataFrame) -> str:
     if len(rep["seeds"]) > 1:
         lines.append("| sd of the mean over seeds | " + " | ".join(
             f"{rep['summary'][m]['sd_over_seeds']:.3f}" for m in models) + " |")
+    pooled = rep.get("per_record_pooled") or {}
+    if pooled and all("challenge_f1" in pooled.get(m, {}) for m in models):
+        lines.append("| challenge F1, all test records pooled (mean over seeds) | " + " | ".join(
+            f"{np.mean(pooled[m]['challenge_f1']):.3f}" for m in models) + " |")
     lines += ["", "## Paired tests across subjects", "",
               "Wilcoxon signed-rank (two-sided; subjects with equal scores dropped) and the rank-biserial "
               "effect size r (positive: the first model scores higher; |r| near 1: it wins on nearly every "

@@ -121,3 +121,23 @@ def record_metrics(y: np.ndarray, proba: np.ndarray, records: np.ndarray, classe
         m["challenge_f1"] = CHALLENGE_SCORES[challenge](np.asarray(m["confusion_matrix"]), classes)
     m["n_records"] = int(len(names))
     return m
+
+
+def pooled_record_metrics(fold_metrics: Sequence[dict[str, Any]], classes: Sequence[str],
+                          challenge: str | None = None) -> dict[str, Any]:
+    """The per-record scores of every fold's test decisions taken together (their recording-level
+    confusion matrices summed): ``n_records``, ``accuracy``, ``balanced_accuracy`` (mean recall over
+    the classes present), ``f1_macro`` (over the classes predicted or present), ``confusion_matrix``
+    and, when ``challenge`` names one, ``challenge_f1`` - the score a challenge computes once over
+    all its test records, where the mean over folds averages scores of small folds."""
+    cm = np.sum([np.asarray(m["confusion_matrix"], dtype=np.int64) for m in fold_metrics], axis=0)
+    n, rows, cols, tp = int(cm.sum()), cm.sum(1), cm.sum(0), np.diag(cm)
+    present, seen = rows > 0, (rows + cols) > 0
+    out: dict[str, Any] = {
+        "n_records": n, "accuracy": float(tp.sum() / n) if n else float("nan"),
+        "balanced_accuracy": float(np.mean(tp[present] / rows[present])) if present.any() else float("nan"),
+        "f1_macro": float(np.mean(2 * tp[seen] / (rows + cols)[seen])) if seen.any() else float("nan"),
+        "confusion_matrix": cm.tolist()}
+    if challenge:
+        out["challenge_f1"] = CHALLENGE_SCORES[challenge](cm, classes)
+    return out

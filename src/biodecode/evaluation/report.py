@@ -80,6 +80,11 @@ def markdown_report(title: str, header: dict[str, Any], folds: Sequence[dict[str
             cells = [f"{ps[k]['mean']:.3f} ± {ps[k]['std']:.3f}" if k in ps else "-" for k in
                      ("accuracy", "balanced_accuracy", "f1_macro") + (("challenge_f1",) if challenge else ())]
             lines.append(f"| **mean ± sd** | | {' | '.join(cells)} |")
+        if "per_record_pooled" in summary:
+            pr = summary["per_record_pooled"]
+            lines.append(f"| **all folds pooled** | {pr['n_records']} | " + " | ".join(
+                _fmt(pr.get(k)) for k in ("accuracy", "balanced_accuracy", "f1_macro")
+                + (("challenge_f1",) if challenge else ())) + " |")
     if folds and "train_groups" in folds[0]:
         lines += ["", "## Who trained, validated and tested", "",
                   f"| fold | grouped by | trained on | validated on | tested on |", "|---|---|---|---|---|"]
