@@ -27,7 +27,8 @@ import numpy as np
 from biodecode.config import RunConfig
 from biodecode.evaluation import make_folds
 from biodecode.evaluation.protocols import inner_validation
-from biodecode.evaluation.metrics import compute_metrics
+from biodecode.datasets import get_dataset
+from biodecode.evaluation.metrics import compute_metrics, pooled_record_metrics, record_metrics
 from biodecode.experiment import fill_dataset_split, fit_and_predict, load_run_windows
 from biodecode.training import seed_everything
 
@@ -52,7 +53,9 @@ def inner_scores(cfg: RunConfig, ws=None) -> dict[str, float]:
     folds = make_folds(ws, p.name, n_folds=p.n_folds, val_fraction=SCORE_FRACTION, seed=cfg.seed,
                        train_groups=p.train_groups, val_groups=p.val_groups, test_groups=p.test_groups,
                        group_key=p.group_key, score_where=p.score_where)
-    accs, bals, epochs, ys, probas = [], [], [], [], []
+    task = get_dataset(cfg.data.dataset, **cfg.data.dataset_kwargs).task(cfg.data.task)
+    per_record = bool(task and task.score_per_record)  # e.g. CinC 2017: scored by one decision per recording
+    accs, bals, epochs, ys, probas, records = [], [], [], [], [], []
     for k, fold in enumerate(folds):
         seed_everything(cfg.seed + k)
         # the fold's validation groups score the candidate; early stopping gets its own groups,
@@ -66,10 +69,16 @@ def inner_scores(cfg: RunConfig, ws=None) -> dict[str, float]:
         bals.append(m["balanced_accuracy"])
         ys.append(ws.y[fold.val])
         probas.append(proba)
+        if per_record:
+            records.append(record_metrics(ws.y[fold.val], proba, ws.groups("record")[fold.val], ws.classes,
+                                          task.challenge_score))
     pooled = compute_metrics(np.concatenate(ys), np.concatenate(probas), ws.classes)["per_class"]
-    return {"acc": float(np.mean(accs)), "acc_sd": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
-            "bal": float(np.mean(bals)), "epochs": float(np.mean(epochs)), "folds": len(folds),
-            "per_class": {c: (v["recall"], v["precision"], v["support"]) for c, v in pooled.items()}}
+    out = {"acc": float(np.mean(accs)), "acc_sd": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+           "bal": float(np.mean(bals)), "epochs": float(np.mean(epochs)), "folds": len(folds),
+           "per_class": {c: (v["recall"], v["precision"], v["support"]) for c, v in pooled.items()}}
+    if records:  # the decision per recording, over every outer fold's validation records pooled
+        out["per_record"] = pooled_record_metrics(records, ws.classes, task.challenge_score)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,7 +93,12 @@ def main(argv: list[str] | None = None) -> None:
     base = RunConfig.read_yaml(args.config, check=True)
     cache: dict[str, object] = {}
     for text in args.candidate or ["{}"]:
-        cfg = RunConfig.from_dict(_merge(base, json.loads(text))).validate()
+        over = json.loads(text)
+        merged = _merge(base, over)
+        named = (over.get("model") or {})
+        if "name" in named and named["name"] != (base.get("model") or {}).get("name") and "kwargs" not in named:
+            merged["model"]["kwargs"] = {}  # another model does not take the base model's options (as compare does)
+        cfg = RunConfig.from_dict(merged).validate()
         key = json.dumps(cfg.to_dict()["data"], sort_keys=True)
         if key not in cache:
             cache = {key: load_run_windows(cfg)}  # one window set at a time in memory
@@ -92,6 +106,10 @@ def main(argv: list[str] | None = None) -> None:
         s = inner_scores(cfg, cache[key])
         print(f"{cfg.model.name:10s} inner-val acc {s['acc']:.3f} +- {s['acc_sd']:.3f}  bal {s['bal']:.3f}  "
               f"epochs {s['epochs']:.0f}  ({time.perf_counter() - t0:.0f} s, {s['folds']} folds)  {text}", flush=True)
+        if "per_record" in s:
+            r = s["per_record"]
+            print(f"    per recording ({r['n_records']} validation records pooled): accuracy {r['accuracy']:.3f}"
+                  + (f", challenge F1 {r['challenge_f1']:.3f}" if "challenge_f1" in r else ""), flush=True)
         for c in args.per_class:
             se, pp, n = s["per_class"][c]
             print(f"    {c}: Se {100 * se:.1f} / +P {100 * pp:.1f}  ({n} windows)", flush=True)

@@ -210,3 +210,28 @@ def test_hrv_rf_on_cinc2017_records(data_dir, tmp_path):
     assert report["summary"]["per_record"]["challenge_f1"]["mean"] > 0.45  # chance is about 0.3
     pipe, meta = load_baseline(out / "model.joblib")
     assert meta["model_name"] == "hrv-rf"
+
+
+def test_rr_channel_appends_the_last_rr_interval():
+    from biodecode.preprocessing import Pipeline
+    from biodecode.recording import Recording
+
+    rr = np.tile([0.6, 1.0, 0.8], 5)
+    x = _synthetic_ecg(rr, dur_s=10.0).astype(np.float32)[None]
+    rec = Recording(x, 300.0, ["ECG"], ["ecg"], ["mV"], source="synthetic.dat")
+    out = Pipeline.from_config([{"name": "rr-channel"}]).apply(rec)
+    assert out.ch_names == ["ECG", "RR"] and out.units == ["mV", "s"]
+    np.testing.assert_array_equal(out.data[0], rec.data[0])
+    peaks = np.round(np.cumsum(rr) * 300).astype(int)
+    peaks = peaks[peaks < 3000]
+    # between two peaks the channel holds the interval that ended at the first of them (causal)
+    for k in range(1, len(peaks) - 1):
+        mid = (peaks[k] + peaks[k + 1]) // 2
+        assert out.data[1, mid] == pytest.approx(rr[k], abs=0.01), k
+    assert out.data[1, 0] == pytest.approx(rr[1], abs=0.01)  # before the second peak: the first interval
+    with pytest.raises(ConfigError, match="no channel 'II'"):
+        Pipeline.from_config([{"name": "rr-channel", "lead": "II"}]).apply(rec)
+    with pytest.raises(ConfigError, match="already has a channel named 'RR'"):
+        Pipeline.from_config([{"name": "rr-channel"}, {"name": "rr-channel"}]).apply(rec)
+    flat = Recording(np.zeros((1, 3000), np.float32), 300.0, ["ECG"], ["ecg"], ["mV"])
+    assert (Pipeline.from_config([{"name": "rr-channel"}]).apply(flat).data[1] == 0).all()  # no beats: no rhythm

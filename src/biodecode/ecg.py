@@ -205,3 +205,21 @@ def rhythm_features(X: np.ndarray, sfreq: float) -> np.ndarray:
                               f"measure a rhythm; use windows of at least 3 s (data.window_s)")
     return np.stack([_window_rhythm_features(w[0], sfreq) for w in x]).astype(np.float32) if len(x) else \
         np.zeros((0, len(RHYTHM_FEATURES)), np.float32)
+
+
+def rr_tachogram(signal: np.ndarray, sfreq: float) -> np.ndarray:
+    """``(n_samples,)`` float32: at each sample the last complete R-R interval (s) before it, from the
+    R peaks of a single-lead ECG (:func:`detect_r_peaks` over the whole signal) - a staircase that
+    a network reads beside the ECG (regular in sinus rhythm, irregular in atrial fibrillation).
+    Until the second R peak the first interval stands in; a signal with fewer than two peaks gives 0
+    (no rhythm to measure)."""
+    sig = np.asarray(signal, dtype=np.float64).reshape(-1)
+    out = np.zeros(sig.size, dtype=np.float32)
+    peaks = detect_r_peaks(sig, sfreq) if sig.size >= 3 * sfreq else np.zeros(0, dtype=np.int64)
+    if peaks.size < 2:
+        return out
+    rr = np.diff(peaks) / sfreq
+    # sample t gets the interval that ends at the last peak at or before t
+    last = np.searchsorted(peaks, np.arange(sig.size), side="right") - 1  # index of that peak (-1: none yet)
+    out[:] = rr[np.clip(last - 1, 0, rr.size - 1)]
+    return out

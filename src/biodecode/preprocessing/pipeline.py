@@ -213,6 +213,32 @@ class Envelope(Step):
         return _Func(lambda x: filt.process(np.abs(x))), sfreq, ch_names
 
 
+@dataclass
+class RRChannel(Step):
+    """Append an ``RR`` channel (seconds) to an ECG: at each sample the last complete R-R interval,
+    from R peaks detected (XQRS) on channel ``lead`` over the whole recording
+    (:func:`biodecode.ecg.rr_tachogram`), so a network reads the rhythm beside the waveform. Offline
+    only: the detector reads the whole recording."""
+
+    name: ClassVar[str] = "rr-channel"
+    lead: int | str = 0
+
+    def apply(self, rec: Recording) -> Recording:
+        from ..ecg import rr_tachogram
+
+        if isinstance(self.lead, str) and self.lead not in rec.ch_names:
+            raise ConfigError(f"rr-channel: {rec.source or 'recording'} has no channel {self.lead!r} ({rec.ch_names})")
+        idx = rec.ch_names.index(self.lead) if isinstance(self.lead, str) else int(self.lead)
+        if not 0 <= idx < rec.n_channels:
+            raise ConfigError(f"rr-channel: lead {self.lead} is outside the {rec.n_channels} channels of "
+                              f"{rec.source or 'recording'}")
+        if "RR" in rec.ch_names:
+            raise ConfigError(f"rr-channel: {rec.source or 'recording'} already has a channel named 'RR'")
+        rr = rr_tachogram(rec.data[idx], rec.sfreq)
+        return rec.replace(data=np.vstack([rec.data, rr[None]]).astype(np.float32), ch_names=[*rec.ch_names, "RR"],
+                           ch_types=[*rec.ch_types, "misc"], units=[*rec.units, "s"])
+
+
 class StreamPipeline:
     """The online form of a pipeline: chunks in, processed chunks out, state kept between calls."""
 
