@@ -127,7 +127,8 @@ SECTIONS: dict[str, Section] = {
         "recording cut into 9 s windows without overlap, scored by one decision per recording (the mean of its "
         "windows' probabilities), so each subject below is a recording and its score 1 or 0; the challenge's F1 "
         "(the mean of the F1 of normal, AF and other) over all test recordings pooled; the band-pass of the "
-        "dataset (0.5-40 Hz, causal)",
+        "dataset (0.5-40 Hz, causal) and the R-R interval as a second channel (`rr-channel`; `hrv-rf` reads the "
+        "ECG lead and finds its own R peaks); settings from nested validation on the training records",
         published=["the challenge's best entries scored F1 0.83 on its hidden test set, trained on 8,528 recordings "
                    "(35x more; Clifford et al. 2017), many of them with hand-crafted RR and P-wave features, alone "
                    "or beside a network (e.g. Datta et al., Zabihi et al., Teijeiro et al., Hong et al., CinC 2017): "

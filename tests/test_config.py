@@ -192,3 +192,14 @@ def test_recommended_preprocessing_streams_as_it_was_trained(dataset, caplog):
         with caplog.at_level(logging.WARNING):
             Pipeline.from_config(steps).stream(200.0, ["a", "b"])
         assert not caplog.records, (dataset, task, [r.getMessage() for r in caplog.records])
+
+
+def test_every_preset_in_configs_validates():
+    """Each file in configs/ is read and checked as `biodecode train --config` reads it."""
+    from pathlib import Path
+
+    presets = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+    assert len(presets) >= 4
+    for path in presets:
+        cfg = RunConfig.from_dict(RunConfig.read_yaml(path, check=True)).validate()
+        assert cfg.data.dataset and cfg.model.name, path.name
