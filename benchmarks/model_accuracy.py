@@ -288,6 +288,13 @@ def _selection(run: Path, folds: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _names(subjects: list[str], most: int = 30) -> str:
+    """The subjects by name, or the first and last few of a long list (CinC 2017: 240 recordings)."""
+    if len(subjects) <= most:
+        return ", ".join(subjects)
+    return f"{', '.join(subjects[:5])}, ..., {', '.join(subjects[-2:])}; all in the stored results"
+
+
 def _p(p: float | None) -> str:
     return "-" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
 
@@ -352,7 +359,7 @@ def render(results: Path) -> str:
         cfg = rep["config"]
         models = rep["models"]
         lines += [f"## {section.title}", "",
-                  f"Measured {rep['measured']}; {len(rep['subjects'])} subjects ({', '.join(rep['subjects'])}); "
+                  f"Measured {rep['measured']}; {len(rep['subjects'])} subjects ({_names(rep['subjects'])}); "
                   f"seeds {', '.join(map(str, rep['seeds']))}; {section.protocol_text.replace('{band}', _band(cfg))}.", "",
                   f"Training (networks): " + (f"{rep['train']['max_epochs']} epochs, no early stopping"
                                               if not rep["train"]["val_fraction"] else
