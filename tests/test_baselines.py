@@ -233,5 +233,7 @@ def test_rr_channel_appends_the_last_rr_interval():
         Pipeline.from_config([{"name": "rr-channel", "lead": "II"}]).apply(rec)
     with pytest.raises(ConfigError, match="already has a channel named 'RR'"):
         Pipeline.from_config([{"name": "rr-channel"}, {"name": "rr-channel"}]).apply(rec)
+    with pytest.raises(ConfigError, match="'rr-channel' has no streaming form: it detects the R peaks over the whole"):
+        Pipeline.from_config([{"name": "rr-channel"}]).stream(300.0, ["ECG"])
     flat = Recording(np.zeros((1, 3000), np.float32), 300.0, ["ECG"], ["ecg"], ["mV"])
     assert (Pipeline.from_config([{"name": "rr-channel"}]).apply(flat).data[1] == 0).all()  # no beats: no rhythm

@@ -238,6 +238,11 @@ class RRChannel(Step):
         return rec.replace(data=np.vstack([rec.data, rr[None]]).astype(np.float32), ch_names=[*rec.ch_names, "RR"],
                            ch_types=[*rec.ch_types, "misc"], units=[*rec.units, "s"])
 
+    def stream(self, sfreq, ch_names):
+        raise ConfigError("preprocessing step 'rr-channel' has no streaming form: it detects the R peaks over the "
+                          "whole recording; a model trained with it decodes recordings (biodecode evaluate), not "
+                          "streams; train without it to stream")
+
 
 class StreamPipeline:
     """The online form of a pipeline: chunks in, processed chunks out, state kept between calls."""
