@@ -22,7 +22,8 @@ harness as the networks. Built from the libraries users already trust:
   quality per window (:func:`biodecode.ecg.rhythm_features`, 18 features), a random forest with
   class weights balanced per tree (the feature-based CinC 2017 entries, e.g. Zabihi et al. 2017).
 
-Each pipeline first divides by the training windows' overall standard deviation (``_Rescale``):
+The covariance pipelines (``csp-lda``, ``fbcsp-lda``, ``ts-lr``, ``mdm``) first divide by the training
+windows' overall standard deviation (``_Rescale``):
 the methods are scale-invariant, but covariances of signals in volts (1e-10) trip numerical
 tolerances.
 """

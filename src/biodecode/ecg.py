@@ -149,42 +149,48 @@ def _window_rhythm_features(s: np.ndarray, sfreq: float) -> np.ndarray:
     from scipy.signal import welch
     from scipy.stats import kurtosis
 
-    out = np.full(len(RHYTHM_FEATURES), np.nan)
+    f: dict[str, float] = {}
     s = s - np.median(s)
     amp = np.percentile(np.abs(s), 99)
-    if not np.isfinite(amp) or amp <= 0:
-        return out  # a flat (or broken) window: nothing to measure, the classifier sees missing values
+    if not np.isfinite(amp) or amp <= 0:  # a flat (or broken) window: nothing to measure, the classifier sees missing values
+        return np.full(len(RHYTHM_FEATURES), np.nan)
     s = s / amp  # the QRS near 1, the scale XQRS's fixed thresholds expect of millivolts
     peaks = detect_r_peaks(s, sfreq, learn=False)
-    dur = s.size / sfreq
-    f, p = welch(s, fs=sfreq, nperseg=min(s.size, int(2 * sfreq)))
-    total = p.sum()
-    hi, lo = np.max(s), np.min(s)
-    out[[0, 13, 14, 15, 16, 17]] = [
-        60.0 * peaks.size / dur, kurtosis(s), p[f < 3].sum() / total if total > 0 else np.nan,
-        p[f > 15].sum() / total if total > 0 else np.nan,
-        np.mean((s > hi - 0.01 * (hi - lo)) | (s < lo + 0.01 * (hi - lo))), np.std(s)]
+    freqs, power = welch(s, fs=sfreq, nperseg=min(s.size, int(2 * sfreq)))
+    total, hi, lo = power.sum(), np.max(s), np.min(s)
+    f["heart_rate_bpm"] = 60.0 * peaks.size / (s.size / sfreq)
+    f["kurtosis"] = kurtosis(s)
+    if total > 0:
+        f["power_below_3hz"], f["power_above_15hz"] = power[freqs < 3].sum() / total, power[freqs > 15].sum() / total
+    f["clipped_fraction"] = np.mean((s > hi - 0.01 * (hi - lo)) | (s < lo + 0.01 * (hi - lo)))
+    f["level_sd"] = np.std(s)
     if peaks.size >= 3:
         rr = np.diff(peaks) / sfreq
         d = np.diff(rr)
         mean, med = rr.mean(), np.median(rr)
         sd1 = np.std(d) / np.sqrt(2)
         sd2 = np.sqrt(max(2 * np.var(rr) - sd1**2, 0.0))
-        turning = np.mean((d[:-1] * d[1:]) < 0) if d.size >= 2 else np.nan
-        out[1:9] = [med, np.std(rr) / mean, np.sqrt(np.mean(d**2)) / mean, np.mean(np.abs(d) > 0.05),
-                    np.median(np.abs(d)) / med, (rr.max() - rr.min()) / med, sd1 / sd2 if sd2 > 0 else np.nan, turning]
+        f.update(rr_median_s=med, rr_cv=np.std(rr) / mean, rmssd_rel=np.sqrt(np.mean(d**2)) / mean,
+                 pnn50=np.mean(np.abs(d) > 0.05), madsd_rel=np.median(np.abs(d)) / med,
+                 rr_range_rel=(rr.max() - rr.min()) / med)
+        if sd2 > 0:
+            f["sd1_sd2"] = sd1 / sd2
+        if d.size >= 2:
+            f["rr_turning_points"] = np.mean((d[:-1] * d[1:]) < 0)
     # beat shapes: [-0.2, 0.4] s around each R peak, the P-wave region [-0.3, -0.06] s
     pre, post, p0, p1 = (int(round(t * sfreq)) for t in (0.2, 0.4, 0.3, 0.06))
     inside = peaks[(peaks - max(pre, p0) >= 0) & (peaks + post < s.size)]
     if inside.size >= 3:
         beats = np.stack([s[k - pre:k + post] for k in inside])
-        out[9] = _corr_with_median(beats)
-        out[10] = _corr_with_median(np.stack([s[k - p0:k - p1] for k in inside]))
+        f["beat_corr"] = _corr_with_median(beats)
+        f["p_region_corr"] = _corr_with_median(np.stack([s[k - p0:k - p1] for k in inside]))
         r = s[inside]
-        out[11] = np.std(r) / abs(np.mean(r)) if np.mean(r) != 0 else np.nan
+        if np.mean(r) != 0:
+            f["r_amp_cv"] = np.std(r) / abs(np.mean(r))
         tpl = np.abs(np.median(beats, axis=0))
-        out[12] = np.sum(tpl[max(0, pre - int(0.1 * sfreq)):pre + int(0.1 * sfreq)] > 0.5 * tpl[pre]) / sfreq
-    return out
+        half = int(0.1 * sfreq)
+        f["qrs_width_s"] = np.sum(tpl[max(0, pre - half):pre + half] > 0.5 * tpl[pre]) / sfreq
+    return np.array([f.get(name, np.nan) for name in RHYTHM_FEATURES], dtype=np.float64)
 
 
 def rhythm_features(X: np.ndarray, sfreq: float) -> np.ndarray:
