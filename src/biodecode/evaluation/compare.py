@@ -317,17 +317,25 @@ def _paired_plot(path: Path, scores: pd.DataFrame, models: list[str], rep: dict[
     for ax in axes.flat[len(others):]:
         ax.set_visible(False)
     for ax, m in zip(axes.flat, others):
-        ax.scatter(scores[models[0]], scores[m], s=20)
+        pairs = scores[[models[0], m]].round(6).value_counts()
+        if len(pairs) <= len(scores) // 3:  # few distinct pairs (e.g. 1 or 0 per recording): how many at each
+            xy = np.array(pairs.index.tolist(), dtype=float)
+            ax.scatter(xy[:, 0], xy[:, 1], s=20 + 400 * pairs.to_numpy() / pairs.max(), alpha=0.6)
+            for (x, y), n in zip(xy, pairs.to_numpy()):
+                ax.annotate(str(n), (x, y), ha="center", va="center", fontsize=8)
+        else:
+            ax.scatter(scores[models[0]], scores[m], s=20)
         # from a tenth below the lowest score to just above 1: scores bunched near 1 stay apart
         lo = max(0.0, float(np.floor((np.nanmin(scores[[models[0], m]].to_numpy()) - 0.02) * 10) / 10))
         ax.plot([lo, 1.01], [lo, 1.01], "--", color="grey", lw=1)
-        ax.set_xlim(lo, 1.01)
-        ax.set_ylim(lo, 1.01)
+        ax.set_xlim(lo - 0.06, 1.06)  # room for the markers at 0 and 1
+        ax.set_ylim(lo - 0.06, 1.06)
         ax.set_aspect("equal")
         ax.set_xlabel(models[0])
         ax.set_ylabel(m)
         t = next(t for t in rep["tests"] if {t["a"], t["b"]} == {models[0], m})
         ax.set_title(f"p = {_fmt_p(t['p'])}", fontsize=9)
-    fig.suptitle("each point a subject; above the diagonal: the second model scores higher", fontsize=9)
+    fig.suptitle("each point a subject (a number: how many)\nabove the diagonal: the second model scores higher",
+                 fontsize=9)
     fig.tight_layout()
     _save(fig, path)
