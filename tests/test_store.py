@@ -306,3 +306,22 @@ def test_cache_command_reports_and_prunes(tmp_path, capsys, monkeypatch):
     assert main(["cache", "prune", "--older-than", "30d", "--cache-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "removed 2 entries" in out and "0 left" in out and WindowStore(tmp_path).entries() == []
+
+
+def test_a_step_s_engine_version_is_part_of_the_key(tmp_path, monkeypatch):
+    """rr-channel's peaks come from wfdb's XQRS: another wfdb version rebuilds, never serves the old windows."""
+    import importlib.metadata
+
+    built = _count_builds(monkeypatch)
+    kw = {**SYN, "preprocessing": [{"name": "rr-channel"}]}
+    load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **kw)
+    load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **kw)
+    assert built == ["1"]  # the second read was a hit
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda lib: "0.0-other" if lib == "wfdb" else real(lib))
+    ws = load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **kw)
+    assert built == ["1", "1"] and ws.ch_names[-1] == "RR"
+    # a pipeline without such a step keeps the key it always had (no engines in it)
+    load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    load_windows("synthetic-mi", [1], cache_dir=str(tmp_path), n_jobs=1, **SYN)
+    assert built == ["1", "1", "1"]

@@ -206,13 +206,15 @@ def load_windows(
 
     store = WindowStore(cache_dir, verify=verify)
     store.clean_stale()
+    engines = Pipeline.from_config(spec.preprocessing or []).engine_versions()
     keys: dict[str, str] = {}
     abouts: dict[str, dict[str, Any]] = {}
     for unit, files in units:
         content = [(rel, (ds.root / rel).stat().st_size, store.hasher.digest(ds.root / rel)) for rel in files]
         about = {"dataset": ds.name, "identity": ds.cache_identity(), "unit": unit, "task": spec.task,
                  "files": content, "windowing": spec.windowing(), "windowing_version": WINDOWING_VERSION,
-                 "preprocessing": spec.preprocessing, "classes": classes}
+                 "preprocessing": spec.preprocessing, "classes": classes,
+                 **({"engines": engines} if engines else {})}  # absent for most pipelines: their keys stay as they were
         keys[unit], abouts[unit] = entry_key(about), about
     found: dict[str, WindowSet] = {}
     for unit, _ in units:

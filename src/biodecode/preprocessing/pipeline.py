@@ -46,6 +46,9 @@ class Step:
     """Base class: subclasses set ``name`` and implement ``apply`` and, if they can, ``stream``."""
 
     name: ClassVar[str] = ""
+    #: Libraries whose version can change this step's output (e.g. a detector's); the window store's
+    #: key holds their versions, so an upgrade rebuilds what it would change instead of serving it stale.
+    engines: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -221,6 +224,7 @@ class RRChannel(Step):
     only: the detector reads the whole recording."""
 
     name: ClassVar[str] = "rr-channel"
+    engines: ClassVar[tuple[str, ...]] = ("wfdb",)  # XQRS finds the peaks
     lead: int | str = 0
 
     def apply(self, rec: Recording) -> Recording:
@@ -266,6 +270,12 @@ class Pipeline:
     @staticmethod
     def available_steps() -> list[str]:
         return sorted(_STEPS)
+
+    def engine_versions(self) -> dict[str, str]:
+        """``{library: version}`` of every library the steps' output depends on (``Step.engines``)."""
+        from importlib.metadata import version
+
+        return {lib: version(lib) for step in self.steps for lib in step.engines}
 
     @classmethod
     def from_config(cls, config: Sequence[dict[str, Any]] | None) -> "Pipeline":
