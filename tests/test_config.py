@@ -148,7 +148,8 @@ def test_recommended_model_options_go_with_the_recommended_model_only():
     assert mine.model.kwargs == {"widths": [8]} and mine.data.metadata_channels == []
 
 
-@pytest.mark.parametrize("preset", ["eeg-mi-cross-subject.yaml", "ecg-inter-patient.yaml", "emg-cross-day.yaml"])
+@pytest.mark.parametrize("preset", ["eeg-mi-cross-subject.yaml", "ecg-inter-patient.yaml", "emg-cross-day.yaml",
+                                    "ecg-af-rhythm.yaml"])
 def test_presets_and_recommended_settings_agree(preset):
     """configs/ spells out the tuned settings the datasets recommend: the two must not drift apart."""
     from pathlib import Path
