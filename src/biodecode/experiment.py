@@ -18,7 +18,7 @@ import pandas as pd
 from .config import ProtocolConfig, RunConfig
 from .datasets import Dataset, Task, get_dataset
 from .evaluation import PROTOCOLS, chance_level, compute_metrics, describe_scoring, make_folds, scored_windows, summarize
-from .evaluation.metrics import aggregate_by_group, pooled_record_metrics, record_metrics
+from .evaluation.metrics import aggregate_by_group, decision_metrics, pooled_record_metrics
 from .evaluation.report import markdown_report, plot_confusion, plot_learning_curves, write_json, write_text_atomic
 from .models import count_parameters, create_model
 from .training import FitResult, fit, predict_proba, save_model, seed_everything
@@ -163,15 +163,17 @@ def fit_and_predict(config: RunConfig, ws: WindowSet, train: np.ndarray, val: np
     return res, predict_proba(res.model, take_rows(ws.X, test))
 
 
-def _record_decisions(fold: int, ws: WindowSet, test: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
-    """One row per test recording of a fold: its subject, true class and decision (the mean of its
-    windows' probabilities, as ``record_metrics`` scores it)."""
+def _record_decisions(fold: int, ws: WindowSet, test: np.ndarray, proba: np.ndarray,
+                      challenge: str | None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The per-record scores of a fold's test windows (``record_metrics``) and one row per test
+    recording: its subject, true class and decision (the mean of its windows' probabilities)."""
     records = ws.groups("record")[test]
     names, labels, rec_proba = aggregate_by_group(ws.y[test], proba, records)
     subject_of = dict(zip(records, ws.groups("subject")[test]))
     classes = np.asarray(ws.classes, dtype=object)
-    return pd.DataFrame({"fold": fold, "record": names, "subject": [subject_of[r] for r in names],
+    rows = pd.DataFrame({"fold": fold, "record": names, "subject": [subject_of[r] for r in names],
                          "true": classes[labels], "predicted": classes[rec_proba.argmax(1)]})
+    return decision_metrics(labels, rec_proba, ws.classes, challenge), rows
 
 
 def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Callable[[str], None],
@@ -195,9 +197,8 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
                                      on_epoch=(lambda row, k=k: on_epoch(k, len(folds), row)) if on_epoch else None)
         metrics = compute_metrics(ws.y[fold.test], proba, ws.classes)
         if per_record:
-            metrics["per_record"] = record_metrics(ws.y[fold.test], proba, ws.groups("record")[fold.test], ws.classes,
-                                                   task.challenge_score)
-            record_predictions.append(_record_decisions(k, ws, fold.test, proba))
+            metrics["per_record"], rows = _record_decisions(k, ws, fold.test, proba, task.challenge_score)
+            record_predictions.append(rows)
         log_final(loggers, {**metrics, **{f"per_record_{key}": v for key, v in metrics.get("per_record", {}).items()}},
                   step=len(res.history))
         predictions.append(pd.DataFrame({"fold": k, "window": fold.test, "subject": subjects[fold.test],

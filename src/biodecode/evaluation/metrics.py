@@ -115,11 +115,18 @@ def record_metrics(y: np.ndarray, proba: np.ndarray, records: np.ndarray, classe
                    challenge: str | None = None) -> dict[str, Any]:
     """The standard scores of one decision per recording (:func:`aggregate_by_group`), with
     ``n_records`` and, when ``challenge`` names one, the field's challenge score (``challenge_f1``)."""
-    names, labels, rec_proba = aggregate_by_group(y, proba, records)
+    _, labels, rec_proba = aggregate_by_group(y, proba, records)
+    return decision_metrics(labels, rec_proba, classes, challenge)
+
+
+def decision_metrics(labels: np.ndarray, rec_proba: np.ndarray, classes: Sequence[str],
+                     challenge: str | None = None) -> dict[str, Any]:
+    """:func:`record_metrics` from decisions already aggregated (:func:`aggregate_by_group`'s labels
+    and probabilities), for callers that also keep the decisions."""
     m = compute_metrics(labels, rec_proba, classes)
     if challenge:
         m["challenge_f1"] = CHALLENGE_SCORES[challenge](np.asarray(m["confusion_matrix"]), classes)
-    m["n_records"] = int(len(names))
+    m["n_records"] = int(len(labels))
     return m
 
 
