@@ -15,7 +15,9 @@ from biodecode import ConfigError, DataFormatError
 from biodecode.datasets.synthetic import generate_mi_run
 from biodecode.models import create_model
 from biodecode.preprocessing import Pipeline
-from biodecode.training import Augmenter, TrainConfig, class_weights_for, fit, load_model, predict_proba, save_model
+from biodecode.training import (Augmenter, TrainConfig, class_weights_for, fit, load_model, predict_proba, save_model,
+                                training_class_weights)
+from biodecode.training.data import make_loader
 from biodecode.training.module import recalibrate_batchnorm
 from biodecode.windows import make_event_windows
 
@@ -65,6 +67,30 @@ def test_class_weights_balance_imbalanced_labels():
     assert torch.allclose(sq, torch.tensor([100 / 180, 100 / 20]).sqrt())
     with pytest.raises(ConfigError, match="class_weights must be"):
         TrainConfig(class_weights="inverse")
+
+
+def test_balanced_sampler_serves_every_class_equally_and_weights_become_one():
+    y = np.array([0] * 900 + [1] * 100)
+    X = np.arange(len(y), dtype=np.float32).reshape(-1, 1, 1).repeat(2, axis=2)
+    loader = make_loader(X, y, batch_size=100, shuffle=True, seed=3, balanced=True)
+    served = np.concatenate([yb.numpy() for _, yb in loader])
+    assert len(served) == len(y)  # an epoch draws as many windows as the training set holds
+    assert 0.4 < served.mean() < 0.6  # the minority class is half of what is served (10% held)
+    def first_epoch(seed):
+        xs, ys = zip(*[(xb[:, 0, 0].numpy(), yb.numpy()) for xb, yb in make_loader(X, y, 100, True, seed, balanced=True)])
+        return np.concatenate(xs).astype(int), np.concatenate(ys)
+    rows, labels = first_epoch(3)
+    assert np.array_equal(y[rows], labels)  # each label travels with its window
+    assert np.array_equal(rows, first_epoch(3)[0]) and not np.array_equal(rows, first_epoch(4)[0])
+    assert len(np.unique(rows[labels == 1])) < 100  # with replacement: minority windows repeat
+    shuffled = np.concatenate([yb.numpy() for _, yb in make_loader(X, y, 100, True, seed=3)])
+    assert shuffled.mean() == pytest.approx(0.1)  # the plain loader serves each window once
+    # the loss does not balance a second time what the sampler balanced (an absent class stays 0)
+    w = training_class_weights(y, 3, TrainConfig(sampler="balanced"))
+    assert w[0] == w[1] > 0 and w[2] == 0
+    assert training_class_weights(y, 2, TrainConfig())[1] == pytest.approx(5.0)
+    with pytest.raises(ConfigError, match="train.sampler must be"):
+        TrainConfig(sampler="oversample")
 
 
 def test_model_file_round_trip_and_atomicity(tmp_path, windows):

@@ -53,7 +53,7 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, model: str = "eegnet", model_kwargs: dict[str, Any] | None = None, sfreq: float | None = None,
                  max_epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-2,
                  val_fraction: float = 0.2, patience: int = 20, class_weights: str = "balanced",
-                 augment: list[dict[str, Any]] | None = None, scheduler: str = "cosine", accelerator: str = "auto",
+                 sampler: str = "shuffle", augment: list[dict[str, Any]] | None = None, scheduler: str = "cosine", accelerator: str = "auto",
                  random_state: int = 0, early_stopping: bool | str = "auto"):
         self.model = model
         self.model_kwargs = model_kwargs
@@ -65,6 +65,7 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
         self.val_fraction = val_fraction
         self.patience = patience
         self.class_weights = class_weights
+        self.sampler = sampler
         self.augment = augment
         self.scheduler = scheduler
         self.accelerator = accelerator
@@ -126,7 +127,7 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
         config = TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
                              weight_decay=self.weight_decay, val_fraction=self.val_fraction if self.early_stopped_ else 0.0,
                              patience=self.patience,
-                             class_weights=self.class_weights, augment=list(self.augment or []),
+                             class_weights=self.class_weights, sampler=self.sampler, augment=list(self.augment or []),
                              scheduler=self.scheduler, accelerator=self.accelerator, seed=self.random_state)
         seed_everything(self.random_state)  # weights are initialised from the run's seed
         net = create_model(self.model, X.shape[1], X.shape[2], n_classes, sfreq=self.sfreq_, **(self.model_kwargs or {}))

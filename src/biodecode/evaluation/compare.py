@@ -158,7 +158,7 @@ def _compare_models(config: RunConfig, models: Sequence[str], out: Path, *, seed
                      "epochs": float(np.mean([c["epochs"] for c in costs[m]]))} for m in models},
         "train": {k: v for k, v in config.to_dict()["train"].items()
                   if k in ("max_epochs", "batch_size", "lr", "weight_decay", "scheduler", "patience", "augment",
-                           "class_weights", "val_fraction")},
+                           "class_weights", "sampler", "val_fraction")},
         "recommended": config.describe_recommended(),
         # what every model read: windows, preprocessing, alignment (a merge refuses reports that differ here)
         "data": {k: v for k, v in config.to_dict()["data"].items() if k not in DATA_KEYS_NOT_COMPARED},

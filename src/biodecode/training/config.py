@@ -92,7 +92,10 @@ class TrainConfig:
     max_epochs/batch_size: the loop; lr/weight_decay: AdamW; scheduler: ``"cosine"``,
     ``"plateau"`` or ``"none"``; patience: early stopping on validation loss (best weights are
     restored); class_weights: ``"balanced"`` (inverse frequency), ``"sqrt"`` (its square root)
-    or ``"none"``; grad_clip: max gradient norm (0 = off); precision: ``"auto"`` (bf16/16 mixed
+    or ``"none"``, of the class frequencies the loader serves; sampler: ``"shuffle"`` (each
+    training window once per epoch) or ``"balanced"`` (class-balanced sampling: each epoch draws as
+    many windows as the training set holds, with replacement, every class equally often, so the
+    class weights see balanced classes and are all equal); grad_clip: max gradient norm (0 = off); precision: ``"auto"`` (bf16/16 mixed
     on GPU, 32 on CPU) or a Lightning precision; val_fraction: share of the training side held out for early stopping;
     augment: list of augmentation steps (see :mod:`biodecode.training.augment`); accelerator,
     devices, strategy, num_nodes: passed to Lightning; seed: the one seed of the run;
@@ -110,6 +113,7 @@ class TrainConfig:
     scheduler: str = "cosine"
     patience: int = 20
     class_weights: str = "balanced"
+    sampler: str = "shuffle"
     grad_clip: float = 1.0
     precision: str = "auto"
     val_fraction: float = 0.2
@@ -131,6 +135,8 @@ class TrainConfig:
             raise ConfigError(f"train.scheduler must be 'cosine', 'plateau' or 'none', got {self.scheduler!r}")
         if self.class_weights not in {"balanced", "sqrt", "none"}:
             raise ConfigError(f"train.class_weights must be 'balanced', 'sqrt' or 'none', got {self.class_weights!r}")
+        if self.sampler not in {"shuffle", "balanced"}:
+            raise ConfigError(f"train.sampler must be 'shuffle' or 'balanced', got {self.sampler!r}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"train.val_fraction must be in [0, 1), got {self.val_fraction}")
         for name in ("max_epochs", "batch_size", "num_nodes"):

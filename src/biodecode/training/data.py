@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from ..lazyarray import ConcatRows, batch_buffer
 
@@ -37,11 +37,28 @@ def _identity(batch):
     return batch
 
 
+def balanced_sample_weights(y: np.ndarray) -> np.ndarray:
+    """Per-window sampling weights ``(n,)`` that draw every class present in ``y`` equally often:
+    ``1 / count`` of the window's class."""
+    y = np.asarray(y, dtype=np.int64)
+    counts = np.bincount(y)
+    return 1.0 / counts[y]
+
+
 def make_loader(X: np.ndarray, y: np.ndarray | None, batch_size: int, shuffle: bool, seed: int = 0,
-                num_workers: int = 0, drop_last: bool = False) -> DataLoader:
-    """A DataLoader whose batches come from one ``__getitems__`` call (PyTorch's batched fetch); under
-    DDP, Lightning swaps in a DistributedSampler as usual."""
+                num_workers: int = 0, drop_last: bool = False, balanced: bool = False) -> DataLoader:
+    """A DataLoader whose batches come from one ``__getitems__`` call (PyTorch's batched fetch).
+    ``balanced``: class-balanced sampling with replacement (``len(X)`` draws per epoch, every class
+    of ``y`` equally likely; needs ``y``). Under DDP, Lightning swaps in a DistributedSampler (around
+    the balanced sampler where there is one) as usual."""
     ds = WindowDataset(X, y)
     g = torch.Generator().manual_seed(seed)
+    if balanced:
+        if y is None:
+            raise ValueError("make_loader: balanced sampling needs the labels y")
+        sampler = WeightedRandomSampler(torch.from_numpy(balanced_sample_weights(y)), num_samples=len(ds),
+                                        replacement=True, generator=g)
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
+                          collate_fn=_identity, num_workers=num_workers)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, drop_last=drop_last,
                       collate_fn=_identity, num_workers=num_workers)

@@ -116,6 +116,14 @@ def class_weights_for(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor 
     return torch.tensor(w, dtype=torch.float32)
 
 
+def training_class_weights(y_train: np.ndarray, n_classes: int, config: TrainConfig) -> torch.Tensor | None:
+    """The loss's class weights ``(n_classes,)``: ``config.class_weights`` of the class frequencies
+    the training loader serves. A class-balanced sampler serves every class present equally often,
+    so its weights are equal (0 for a class absent from ``y_train``): the two never balance twice."""
+    served = y_train if config.sampler == "shuffle" else np.unique(np.asarray(y_train))
+    return class_weights_for(served, n_classes, config.class_weights)
+
+
 @contextmanager
 def _quiet_lightning(verbose: bool) -> Iterator[None]:
     """Lightning logs its set-up ("GPU available: ...") at INFO; the library stays quiet unless asked."""
@@ -173,7 +181,7 @@ def fit(
     has_val = X_val is not None and len(X_val) > 0
     if config.channels_last:
         model.to(memory_format=torch.channels_last)  # affects 4-D (conv2d) weights only
-    module = BiosignalModule(model, config, n_classes, class_weights_for(y_train, n_classes, config.class_weights))
+    module = BiosignalModule(model, config, n_classes, training_class_weights(y_train, n_classes, config))
     history, best = _History(), _BestWeights()
     callbacks: list[Callback] = [history, best]
     if on_epoch is not None:
@@ -194,7 +202,7 @@ def fit(
             default_root_dir=str(checkpoint_dir) if checkpoint_dir else None, plugins=[SafeCheckpointIO()],
         )
         train_loader = make_loader(X_train, y_train, config.batch_size, shuffle=True, seed=config.seed,
-                                   num_workers=config.num_workers)
+                                   num_workers=config.num_workers, balanced=config.sampler == "balanced")
         val_loader = make_loader(X_val, y_val, max(config.batch_size, 256), shuffle=False,
                                  num_workers=config.num_workers) if has_val else None
         trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume_from) if resume_from else None,
