@@ -13,6 +13,12 @@ from .timing import fold_accuracies, latency_ms, train_step_rate, wall
 warnings.filterwarnings("ignore")
 
 
+def to_channels_last(net):
+    from biodecode.training.loop import to_channels_last as convert
+
+    return convert(net)
+
+
 def make_model(name: str, C: int, T: int, K: int):
     from biodecode.models import create_model
 
@@ -23,7 +29,7 @@ def make_model(name: str, C: int, T: int, K: int):
 
 def train_throughput(model: str, C: int, T: int, K: int, batch: int, steps: int, **_):
     torch.manual_seed(0)
-    net = make_model(model, C, T, K).to(memory_format=torch.channels_last)  # as fit() does by default
+    net = to_channels_last(make_model(model, C, T, K))  # as fit() does by default
     # max-norm projection after each step, as biodecode's trainer does
     return {"windows_per_s": train_step_rate(net, C, T, K, batch, steps, after_step=net.apply_constraints)}
 
@@ -88,7 +94,7 @@ def profile_step(model: str, C: int, T: int, K: int, batch: int, steps: int, top
     from torch.profiler import ProfilerActivity, profile
 
     torch.manual_seed(0)
-    net = make_model(model, C, T, K).to(memory_format=torch.channels_last)
+    net = to_channels_last(make_model(model, C, T, K))
     train_step_rate(net, C, T, K, batch, 2, after_step=net.apply_constraints)  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         train_step_rate(net, C, T, K, batch, steps, after_step=net.apply_constraints)

@@ -116,6 +116,18 @@ def class_weights_for(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor 
     return torch.tensor(w, dtype=torch.float32)
 
 
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Store ``model``'s 4-D (conv2d) weights channels-last, in place. A weight whose layout is
+    ambiguous (e.g. ``(F, 1, 1, K)``: contiguous in both formats) keeps the standard strides, which
+    are the ones autograd gives its gradient; otherwise DDP warns that gradient and bucket strides
+    differ and copies them on every step."""
+    model.to(memory_format=torch.channels_last)
+    for p in model.parameters():
+        if p.dim() == 4 and p.is_contiguous() and p.stride() != p.clone(memory_format=torch.contiguous_format).stride():
+            p.data = p.data.clone(memory_format=torch.contiguous_format)
+    return model
+
+
 def training_class_weights(y_train: np.ndarray, n_classes: int, config: TrainConfig) -> torch.Tensor | None:
     """The loss's class weights ``(n_classes,)``: ``config.class_weights`` of the class frequencies
     the training loader serves. A class-balanced sampler serves every class present equally often,
@@ -180,7 +192,7 @@ def fit(
     seed_everything(config.seed)
     has_val = X_val is not None and len(X_val) > 0
     if config.channels_last:
-        model.to(memory_format=torch.channels_last)  # affects 4-D (conv2d) weights only
+        to_channels_last(model)
     module = BiosignalModule(model, config, n_classes, training_class_weights(y_train, n_classes, config))
     history, best = _History(), _BestWeights()
     callbacks: list[Callback] = [history, best]
