@@ -32,6 +32,38 @@ def test_record_100_aami_counts(data_dir, tmp_path):
     assert abs(int(np.argmax(np.abs(ws.X[100, 0]))) - 90) <= 8
 
 
+def test_second_lead_is_named_lead2_and_keys_its_own_store_entries(data_dir, tmp_path):
+    (rec,) = get_dataset("mitdb", path=data_dir, second_lead=True).load(["114"], "aami-beats")
+    assert rec.ch_names == ["MLII", "lead2"] and rec.meta["lead2"] == "V5"  # 114 stores V5 first, then MLII
+    (raw,) = get_dataset("mitdb", path=data_dir).load(["114"])
+    np.testing.assert_array_equal(rec.data, raw.data[[1, 0]])
+    store = str(tmp_path / "store")
+    one = load_windows("mitdb", ["100"], "aami-beats", data_dir=str(data_dir), cache_dir=store)
+    two = load_windows("mitdb", ["100"], "aami-beats", data_dir=str(data_dir), cache_dir=store,
+                       dataset_kwargs={"second_lead": True})  # the same store: not the one-lead entry
+    assert one.ch_names == ["MLII"] and two.ch_names == ["MLII", "lead2"]
+    np.testing.assert_array_equal(np.asarray(two.X)[:, 0], np.asarray(one.X)[:, 0])
+    assert get_dataset("mitdb", unknown_beats="Q").cache_identity() != get_dataset("mitdb").cache_identity()
+    with pytest.raises(Exception, match="second_lead must be true or false"):
+        get_dataset("mitdb", second_lead="yes")
+
+
+def test_rr_morph_lda_reads_every_raw_lead_and_no_centred_copy():
+    from biodecode.baselines import beat_features, ecg_leads, make_baseline
+
+    rr = ["rr_pre_s", "rr_post_s", "rr_local_s"]
+    assert ecg_leads(["MLII", "lead2", "MLII-median", "lead2-median", *rr], rr) == [0, 1]
+    assert ecg_leads(["MLII", "MLII-median", *rr], rr) == [0] and ecg_leads(None, rr) == [0]
+    X = np.random.default_rng(0).normal(size=(5, 2 + 3, 252))
+    one, both = beat_features(X, 360.0), beat_features(X, 360.0, leads=(0, 1))
+    assert one.shape == (5, 22) and both.shape == (5, 39)
+    np.testing.assert_array_equal(both[:, :22], one)
+    pipe = make_baseline("rr-morph-lda", 360.0, rr, ch_names=["MLII", "lead2", *rr])
+    assert pipe.named_steps["features"].kw_args["leads"] == [0, 1]
+    with pytest.raises(DataFormatError, match="leads"):
+        beat_features(X, 360.0, leads=(0, 2))
+
+
 def test_paced_records_excluded_and_subject_of_201_202():
     ds = get_dataset("mitdb")
     assert not {"102", "104", "107", "217"} & set(ds.subjects())

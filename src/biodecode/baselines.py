@@ -132,34 +132,42 @@ def _td_lda(sfreq: float, threshold: float = 0.0) -> Pipeline:
                      ("scale", StandardScaler()), ("lda", LinearDiscriminantAnalysis())])
 
 
-def beat_features(X: np.ndarray, sfreq: float, r_offset_s: float = 0.25, n_rr: int = 3) -> np.ndarray:
+def beat_features(X: np.ndarray, sfreq: float, r_offset_s: float = 0.25, n_rr: int = 3,
+                  leads: Sequence[int] = (0,)) -> np.ndarray:
     """de Chazal-style features of heartbeat windows ``X (n, C, T)`` whose last ``n_rr`` channels
     are the RR metadata channels (pre, post, local average RR in s; with ``n_rr=6`` followed by the
     same three divided by the record's mean RR; with ``n_rr=8`` then pre- and post-RR over the local
     RR, ignored here since they are computed below; ``data.metadata_channels``) and whose first channel
     is the ECG lead with the R peak ``r_offset_s`` after the window start.
 
-    Returns ``(n, 5 + 10 + 7)`` (``+ 3`` with ``n_rr`` 6 or 8): pre-RR, post-RR, local RR, pre/local and
-    post/local (the ratios normalise each patient's heart rate away); the QRS complex (R - 50 ms to
-    R + 100 ms) at 10 samples; the T wave (R + 150 ms to R + 450 ms) at 7 samples; each relative to
-    the beat's baseline (the median of the window's first 100 ms); then the per-record relative RR."""
+    Returns ``(n, 5 + 17 L)`` (``+ 3`` with ``n_rr`` 6 or 8) for ``L = len(leads)`` ECG channels:
+    pre-RR, post-RR, local RR, pre/local and post/local (the ratios normalise each patient's heart
+    rate away); per lead the QRS complex (R - 50 ms to R + 100 ms) at 10 samples and the T wave
+    (R + 150 ms to R + 450 ms) at 7 samples, each relative to the beat's baseline (the median of the
+    window's first 100 ms); then the per-record relative RR. de Chazal et al. read both leads of
+    MIT-BIH (``leads=(0, 1)`` where the windows hold two)."""
     X = np.asarray(X, dtype=np.float64)
     if n_rr not in (3, 6, 8):
         raise ConfigError(f"rr-morph-lda: n_rr must be 3 (RR in s), 6 (and relative to the record's mean) or 8 "
                           f"(and pre/post over local RR, which it computes itself), got {n_rr}")
     if X.ndim != 3 or X.shape[1] < n_rr + 1:
         raise DataFormatError(f"rr-morph-lda: expected beats with an ECG lead and {n_rr} RR channels, got {X.shape}")
+    if not leads or any(not 0 <= i < X.shape[1] - n_rr for i in leads):
+        raise DataFormatError(f"rr-morph-lda: leads {list(leads)} are not among the {X.shape[1] - n_rr} channels "
+                              f"before the {n_rr} RR channels")
     rr = X[:, -n_rr:, :].mean(axis=-1)
     pre, post, local = rr[:, 0], rr[:, 1], np.maximum(rr[:, 2], 1e-3)
-    ecg = X[:, 0, :]
     r = int(round(r_offset_s * sfreq))
-    base = np.median(ecg[:, : max(1, int(0.1 * sfreq))], axis=1, keepdims=True)
 
-    def at(t0: float, t1: float, k: int) -> np.ndarray:
+    def at(ecg: np.ndarray, base: np.ndarray, t0: float, t1: float, k: int) -> np.ndarray:
         idx = np.clip(np.round(r + np.linspace(t0, t1, k) * sfreq).astype(int), 0, ecg.shape[1] - 1)
         return ecg[:, idx] - base
 
-    cols = [pre, post, local, pre / local, post / local, at(-0.05, 0.10, 10), at(0.15, 0.45, 7)]
+    cols = [pre, post, local, pre / local, post / local]
+    for lead in leads:
+        ecg = X[:, lead, :]
+        base = np.median(ecg[:, : max(1, int(0.1 * sfreq))], axis=1, keepdims=True)
+        cols += [at(ecg, base, -0.05, 0.10, 10), at(ecg, base, 0.15, 0.45, 7)]
     if n_rr >= 6:  # with 8, the last two (pre / local, post / local) repeat columns computed above
         cols.append(rr[:, 3:6])
     return np.column_stack(cols)
@@ -184,11 +192,22 @@ class BalancedLDA(BaseEstimator):
         return self.lda_.predict(X)
 
 
-def _rr_morph_lda(sfreq: float, r_offset_s: float = 0.25, metadata_channels: Sequence[str] | None = None) -> Pipeline:
+def ecg_leads(ch_names: Sequence[str] | None, metadata_channels: Sequence[str] | None) -> list[int]:
+    """Indices of the raw ECG leads among a run's window channels ``ch_names``: neither metadata
+    channels nor the centred copies ``<lead>-median`` of ``alignment: median-append``; ``[0]``
+    when the names are unknown."""
+    if not ch_names:
+        return [0]
+    meta = set(metadata_channels or [])
+    return [i for i, c in enumerate(ch_names) if c not in meta and not str(c).endswith("-median")] or [0]
+
+
+def _rr_morph_lda(sfreq: float, r_offset_s: float = 0.25, metadata_channels: Sequence[str] | None = None,
+                  ch_names: Sequence[str] | None = None) -> Pipeline:
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     n_rr = len(metadata_channels) if metadata_channels else len(RR_CHANNELS)
-    kw = {"sfreq": sfreq, "r_offset_s": r_offset_s, "n_rr": n_rr}
+    kw = {"sfreq": sfreq, "r_offset_s": r_offset_s, "n_rr": n_rr, "leads": ecg_leads(ch_names, metadata_channels)}
     return Pipeline([("features", FunctionTransformer(beat_features, kw_args=kw)),
                      ("scale", StandardScaler()), ("lda", BalancedLDA())])
 
@@ -240,21 +259,27 @@ def list_baselines() -> list[str]:
     return sorted(BASELINES)
 
 
-def make_baseline(name: str, sfreq: float, metadata_channels: Sequence[str] | None = None, **kwargs: Any) -> Pipeline:
+def make_baseline(name: str, sfreq: float, metadata_channels: Sequence[str] | None = None,
+                  ch_names: Sequence[str] | None = None, **kwargs: Any) -> Pipeline:
     """The unfitted pipeline ``name`` for windows at ``sfreq`` Hz; ``kwargs`` are its options
     (e.g. ``n_components`` for ``csp-lda``); ``metadata_channels`` the run's metadata channels, for
-    the pipelines that read them (``NEEDS_METADATA``). Unknown names and options are ConfigErrors."""
+    the pipelines that read them (``NEEDS_METADATA``), and ``ch_names`` the windows' channels (which
+    of them are ECG leads, for ``rr-morph-lda``). Unknown names and options are ConfigErrors."""
     import inspect
 
     if name not in BASELINES:
         raise ConfigError(f"unknown baseline {name!r}; available: {', '.join(list_baselines())}")
     build = BASELINES[name][0]
-    allowed = [p for p in inspect.signature(build).parameters if p not in ("sfreq", "metadata_channels")]
+    given = ("sfreq", "metadata_channels", "ch_names")  # from the run, not options
+    params = inspect.signature(build).parameters
+    allowed = [p for p in params if p not in given]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ConfigError(f"baseline {name!r} has no option(s) {unknown}; it takes {allowed}")
     if name in NEEDS_METADATA and metadata_channels:
         kwargs["metadata_channels"] = list(metadata_channels)
+    if "ch_names" in params and ch_names is not None:
+        kwargs["ch_names"] = list(ch_names)
     return build(float(sfreq), **kwargs)
 
 

@@ -153,7 +153,7 @@ def fit_and_predict(config: RunConfig, ws: WindowSet, train: np.ndarray, val: np
     if is_baseline(config.model.name):
         side = np.concatenate([train, val, np.asarray(val_unscored if val_unscored is not None else [], dtype=np.int64)])
         pipe = fit_baseline(make_baseline(config.model.name, ws.sfreq, config.data.metadata_channels,
-                                          **config.model.kwargs),
+                                          ws.ch_names, **config.model.kwargs),
                             take_rows(ws.X, side), ws.y[side])
         return FitResult(model=pipe, history=[]), baseline_proba(pipe, take_rows(ws.X, test), n_classes)
     model = create_model(config.model.name, ws.n_channels, ws.n_times, n_classes, sfreq=ws.sfreq, **config.model.kwargs)

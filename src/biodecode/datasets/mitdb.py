@@ -67,11 +67,18 @@ class MITBIH(Dataset):
     }}
 
     def __init__(self, path=None, *, download: bool = True, base_url: str | None = None, include_paced: bool = False,
-                 unknown_beats: str = "error"):
+                 unknown_beats: str = "error", second_lead: bool = False):
         super().__init__(path, download=download, base_url=base_url)
         if unknown_beats not in {"error", "Q"}:
             raise ConfigError(f"mitdb: unknown_beats must be 'error' or 'Q', got {unknown_beats!r}")
-        self.include_paced, self.unknown_beats = include_paced, unknown_beats
+        if not isinstance(second_lead, bool):
+            raise ConfigError(f"mitdb: second_lead must be true or false, got {second_lead!r}")
+        self.include_paced, self.unknown_beats, self.second_lead = include_paced, unknown_beats, second_lead
+
+    def cache_identity(self) -> dict:
+        """The options that change what a record's windows hold (labels of unknown beat symbols, the
+        second lead) are part of the store's key; ``include_paced`` changes only which records."""
+        return {**super().cache_identity(), "unknown_beats": self.unknown_beats, "second_lead": self.second_lead}
 
     def subjects(self) -> list[str]:
         """Record ids (paced records 102, 104, 107, 217 excluded unless ``include_paced``)."""
@@ -105,6 +112,17 @@ class MITBIH(Dataset):
             out.append(rec)
         return out
 
+    def _with_second_lead(self, rec: Recording, channels: list[str]) -> Recording:
+        """``rec`` with ``channels`` and, after them, its one other lead (V1 in most records; V2, V4
+        or V5 in a few) named ``lead2``, so that every record's windows share channel names; the
+        lead's own name is kept in ``meta["lead2"]``. de Chazal et al. 2004 read both leads."""
+        others = [c for c in rec.ch_names if c not in channels]
+        if len(others) != 1:
+            raise DataFormatError(f"{rec.source}: record {rec.record} has leads {rec.ch_names}; second_lead needs "
+                                  f"exactly one lead beside {channels}")
+        rec = rec.pick(list(channels) + others)
+        return rec.replace(ch_names=list(channels) + ["lead2"], meta=dict(rec.meta, lead2=others[0]))
+
     def _for_task(self, rec: Recording, task: Task) -> Recording:
         channels = task.defaults.get("channels")
         if channels:
@@ -112,7 +130,7 @@ class MITBIH(Dataset):
             if missing:
                 raise DataFormatError(f"{rec.source}: record {rec.record} has no lead {missing} (leads {rec.ch_names}); "
                                       f"task {task.name!r} needs it")
-            rec = rec.pick(channels)
+            rec = self._with_second_lead(rec, channels) if self.second_lead else rec.pick(channels)
         if task.name == "aami-beats":
             mapping = aami_event_map(rec.events, rec.record, self.unknown_beats)
             beats = np.isin(rec.events.label.astype(str), list(mapping))
