@@ -21,6 +21,28 @@ def test_registry_lists_and_rejects():
         get_dataset("nope")
 
 
+def test_every_option_that_changes_a_recording_is_in_the_store_key(tmp_path):
+    """A dataset option left out of ``cache_identity`` would let the window store serve windows
+    built with another value of it (mitdb's unknown_beats once did)."""
+    import inspect
+
+    from biodecode.datasets import dataset_class
+
+    not_options = {"self", "path", "download", "base_url"}
+    checked = 0
+    for name in list_datasets():
+        cls = dataset_class(name)
+        options = [p for p in inspect.signature(cls.__init__).parameters if p not in not_options]
+        try:
+            identity = get_dataset(name, path=tmp_path).cache_identity()
+        except ConfigError:  # needs options to exist at all (bids: a root folder)
+            continue
+        missing = [o for o in options if o not in cls.selection_options and o not in identity]
+        assert not missing, f"{name}: option(s) {missing} change recordings but are not in cache_identity()"
+        checked += 1
+    assert checked >= 5
+
+
 def test_data_root_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("BIODECODE_DATA_DIR", str(tmp_path / "env"))
     assert data_root() == tmp_path / "env"

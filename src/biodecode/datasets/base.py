@@ -71,6 +71,9 @@ class Dataset(ABC):
     #: ``model``, ``train`` sections) that fills the options a run's config leaves unset
     #: (:func:`biodecode.config.apply_recommended`; ``defaults: plain`` turns it off).
     recommended: dict[str, dict[str, Any]] = {}
+    #: Constructor options that only choose which subjects or records the dataset offers, not what a
+    #: recording holds; every other option must be in :meth:`cache_identity` (a test checks).
+    selection_options: tuple[str, ...] = ()
 
     @classmethod
     def recommended_settings(cls, task: str | None) -> dict[str, Any]:
@@ -191,5 +194,7 @@ class Dataset(ABC):
         return None
 
     def cache_identity(self) -> dict[str, Any]:
-        """What identifies this dataset's content in a cache key."""
+        """What identifies this dataset's content in a cache key: its name, version and every
+        constructor option that changes what a recording's windows hold (a subclass with such
+        options adds them)."""
         return {"dataset": self.name, "version": self.version}

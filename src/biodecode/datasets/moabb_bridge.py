@@ -73,8 +73,9 @@ class MOABBDataset(Dataset):
             raise ConfigError(f"moabb: no dataset {moabb_name!r}; e.g. {', '.join(known[:12])} ... (moabb.datasets)")
         self.name = f"moabb:{moabb_name}"
         self.description = f"MOABB dataset {moabb_name}"
+        self.moabb_kwargs = dict(moabb_kwargs or {})
         with _quiet():
-            self.moabb = cls(**(moabb_kwargs or {}))
+            self.moabb = cls(**self.moabb_kwargs)
             self.paradigm_kwargs = dict(paradigm_kwargs or {})
             self.tasks = {}
             for p in PARADIGMS:
@@ -106,7 +107,7 @@ class MOABBDataset(Dataset):
         raise ConfigError(f"{self.name}: MOABB datasets give epochs, not continuous recordings; use load_windows")
 
     def cache_identity(self) -> dict[str, Any]:
-        return {"dataset": self.name, "paradigm_kwargs": self.paradigm_kwargs}
+        return {"dataset": self.name, "moabb_kwargs": self.moabb_kwargs, "paradigm_kwargs": self.paradigm_kwargs}
 
     def direct_windows(self, subjects: Sequence[int | str], spec: Any) -> Any:
         """The WindowSet of ``subjects`` for ``spec`` (its task = a paradigm) through MOABB."""

@@ -82,6 +82,8 @@ class PhysionetMI(Dataset):
         "train": {"max_epochs": 60, "val_fraction": 0.0},
     }}
 
+    selection_options = ("include_bad",)
+
     def __init__(self, path=None, *, download: bool = True, base_url: str | None = None, include_bad: bool = False):
         super().__init__(path, download=download, base_url=base_url)
         self.include_bad = include_bad

@@ -170,6 +170,8 @@ class SyntheticMI(Dataset):
         ),
     }
 
+    selection_options = ("n_subjects",)  # subject k is the same whatever the count
+
     def __init__(self, path=None, *, download: bool = True, base_url: str | None = None,
                  n_subjects: int = 10, n_channels: int = 22, sfreq: float = 160.0, n_trials: int = 15, seed: int = 0):
         super().__init__(path, download=download, base_url=base_url)
