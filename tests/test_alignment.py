@@ -61,7 +61,7 @@ def _run_then_evaluate(tmp_path, alignment: str, model: str) -> tuple[dict, dict
                                         "dataset_kwargs": SYN["dataset_kwargs"], "alignment": alignment},
                                "model": {"name": model}, "protocol": {"name": "loso"}})
     rep = run_experiment(cfg, tmp_path / "run")
-    ev = evaluate_model(tmp_path / "run" / "model.joblib", [3], out_dir=tmp_path / "ev")
+    ev = evaluate_model(tmp_path / "run" / "model.skops", [3], out_dir=tmp_path / "ev")
     last = json.loads((tmp_path / "run" / "metrics.json").read_text())["folds"][-1]
     assert ev["metrics"]["accuracy"] == pytest.approx(last["metrics"]["accuracy"])
     return rep, ev

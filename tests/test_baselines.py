@@ -6,10 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from biodecode.baselines import baseline_proba, fit_baseline, list_baselines, load_baseline, make_baseline
+from biodecode.baselines import (baseline_proba, fit_baseline, list_baselines, load_baseline, make_baseline,
+                                 save_baseline)
 from biodecode.classifier import BiosignalClassifier
 from biodecode.cli import main
-from biodecode.errors import ConfigError
+from biodecode.errors import ConfigError, DataFormatError
 from biodecode.loading import load_windows
 
 SYN = dict(task="left-right-imagery", dataset_kwargs={"n_channels": 8, "n_trials": 30})
@@ -46,23 +47,58 @@ def test_train_evaluate_and_report_a_baseline_from_the_cli(tmp_path, capsys):
                  "--model", "ts-lr", "--protocol", "loso", "--out", str(out), "--set", "data.dataset_kwargs.n_channels=8",
                  "--set", "data.dataset_kwargs.n_trials=30"]) == 0
     names = {p.name for p in out.iterdir()}
-    assert {"model.joblib", "metrics.md", "metrics.json", "confusion_matrix.png", "folds.json", "status.json"} <= names
+    assert {"model.skops", "metrics.md", "metrics.json", "confusion_matrix.png", "folds.json", "status.json"} <= names
     assert "model.pt" not in names and "learning_curves.png" not in names
     report = json.loads((out / "metrics.json").read_text())
     assert len(report["folds"]) == 3 and report["summary"]["accuracy"]["mean"] > 0.7
     assert "classical baseline" in (out / "metrics.md").read_text()
-    pipe, meta = load_baseline(out / "model.joblib")
+    pipe, meta = load_baseline(out / "model.skops")
     assert meta["model_name"] == "ts-lr" and meta["fitted_on"]["key"] == "subject"
     # the saved pipeline (last fold: trained on subjects 1 and 2) scores subject 3 only with --allow-fitted...
     capsys.readouterr()
-    assert main(["evaluate", str(out / "model.joblib"), "--subjects", "1"]) == 2
+    assert main(["evaluate", str(out / "model.skops"), "--subjects", "1"]) == 2
     assert "were on the fitting side" in capsys.readouterr().err
     # ...and an unseen subject plainly
-    assert main(["evaluate", str(out / "model.joblib"), "--subjects", "3", "--out", str(tmp_path / "ev")]) == 0
+    assert main(["evaluate", str(out / "model.skops"), "--subjects", "3", "--out", str(tmp_path / "ev")]) == 0
     ev = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert ev["n_fitted_windows"] == 0 and ev["metrics"]["accuracy"] > 0.7
     assert main(["export", str(out)]) == 2
     assert "classical baseline's run" in capsys.readouterr().err
+
+
+def _fitted(name: str):
+    rng = np.random.default_rng(0)
+    shape, sfreq = {"rr-morph-lda": ((60, 4, 252), 360.0), "hrv-rf": ((60, 1, 2700), 300.0),
+                    "td-lda": ((60, 8, 40), 200.0)}.get(name, ((60, 8, 320), 160.0))
+    X = rng.normal(size=shape).astype(np.float32)
+    X[::2, 0] *= 3  # something to learn
+    return fit_baseline(make_baseline(name, sfreq), X, np.arange(60) % 2), X
+
+
+@pytest.mark.parametrize("name", list_baselines())
+def test_every_baseline_file_loads_back_without_pickle(tmp_path, name):
+    pipe, X = _fitted(name)
+    path = save_baseline(tmp_path / "model.skops", pipe, name, {}, classes=["a", "b"], n_channels=np.int64(X.shape[1]))
+    loaded, meta = load_baseline(path)
+    assert meta["model_name"] == name and meta["classes"] == ["a", "b"] and meta["n_channels"] == X.shape[1]
+    np.testing.assert_array_equal(baseline_proba(loaded, X, 2), baseline_proba(pipe, X, 2))
+
+
+def test_a_baseline_file_naming_foreign_types_or_a_pickle_is_refused(tmp_path):
+    import joblib
+    import skops.io as sio
+
+    pipe, _ = _fitted("csp-lda")
+    sio.dump({"format": "biodecode-baseline/2", "pipeline": pipe, "hook": np.testing.assert_array_equal},
+             tmp_path / "evil.skops")
+    with pytest.raises(DataFormatError, match=r"evil.skops: refused: .*numpy.testing"):
+        load_baseline(tmp_path / "evil.skops")
+    joblib.dump({"pipeline": pipe}, tmp_path / "model.joblib")
+    with pytest.raises(DataFormatError, match="earlier biodecode, a pickle"):
+        load_baseline(tmp_path / "model.joblib")
+    (tmp_path / "cut.skops").write_bytes((tmp_path / "evil.skops").read_bytes()[:200])
+    with pytest.raises(DataFormatError, match="cut.skops: not a readable baseline model file"):
+        load_baseline(tmp_path / "cut.skops")
 
 
 def test_classifier_runs_a_baseline_with_class_names(synthetic):
@@ -208,7 +244,7 @@ def test_hrv_rf_on_cinc2017_records(data_dir, tmp_path):
                  "--out", str(out)]) == 0
     report = json.loads((out / "metrics.json").read_text())
     assert report["summary"]["per_record"]["challenge_f1"]["mean"] > 0.45  # chance is about 0.3
-    pipe, meta = load_baseline(out / "model.joblib")
+    pipe, meta = load_baseline(out / "model.skops")
     assert meta["model_name"] == "hrv-rf"
 
 

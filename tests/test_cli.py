@@ -149,7 +149,7 @@ def test_train_on_real_and_imagined_score_imagined_from_the_cli(tmp_path, data_d
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["protocol"]["score_where"] == {"condition": ["imagined"]}
     # the model file carries the filter: evaluating it on a new subject scores that subject's imagery only
-    assert main(["-q", "evaluate", str(out / "model.joblib"), "--subjects", "4", "--data-dir", str(data_dir)]) == 0
+    assert main(["-q", "evaluate", str(out / "model.skops"), "--subjects", "4", "--data-dir", str(data_dir)]) == 0
     ev = json.loads((out / "evaluate" / "metrics.json").read_text())
     assert ev["metrics"]["n"] == 45 and ev["task"] == "left-right"
     assert "condition in ['imagined']" in (out / "evaluate" / "metrics.md").read_text()

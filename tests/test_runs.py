@@ -192,5 +192,5 @@ def test_a_run_without_a_named_task_is_scored_per_window(tmp_path):
                                "model": {"name": "csp-lda"}, "protocol": {"name": "loso"}, "train": {"loggers": []}})
     rep = run_experiment(cfg, tmp_path / "run")
     assert len(rep["folds"]) == 2 and "per_record" not in rep["summary"]
-    ev = evaluate_model(tmp_path / "run" / "model.joblib", [2], out_dir=tmp_path / "ev", allow_fitted=True)
+    ev = evaluate_model(tmp_path / "run" / "model.skops", [2], out_dir=tmp_path / "ev", allow_fitted=True)
     assert "per_record" not in ev["metrics"]

@@ -323,36 +323,73 @@ def baseline_proba(pipeline: Pipeline, X: Any, n_classes: int) -> np.ndarray:
     return out
 
 
-BASELINE_FORMAT = "biodecode-baseline/1"
+BASELINE_FORMAT = "biodecode-baseline/2"
+#: The file a baseline's run writes (a network's is ``model.pt``).
+BASELINE_FILE = "model.skops"
+#: Types a baseline's file may hold beyond those skops trusts itself: the pipelines of
+#: :data:`BASELINES` and nothing else (a test saves and loads every one). Loading a file that
+#: names any other type is refused, so a model file cannot run code of its choosing.
+TRUSTED_TYPES = frozenset({
+    "biodecode.baselines._Rescale", "biodecode.baselines.FilterBankCSP", "biodecode.baselines.BalancedLDA",
+    "biodecode.baselines.beat_features", "biodecode.ecg.rhythm_features", "biodecode.features.emg_features",
+    "mne.decoding.csp.CSP", "pyriemann.classification.MDM", "pyriemann.estimation.Covariances",
+    "pyriemann.tangentspace.TangentSpace", "sklearn.feature_selection._mutual_info.mutual_info_classif",
+    "sklearn.tree._tree.Tree", "functools.partial", "numpy.dtype",
+})
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars as Python numbers, for the JSON of a model file's metadata."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def save_baseline(path: Any, pipeline: Pipeline, name: str, kwargs: dict[str, Any], **meta: Any) -> Any:
-    """Write a fitted baseline and the same metadata a network's model file carries (atomically).
-    The file is a pickle (joblib): load only files you made or trust."""
-    import joblib
+    """Write a fitted baseline and the same metadata a network's model file carries (atomically),
+    in skops' format: loading it builds only the types of :data:`TRUSTED_TYPES` (no pickle)."""
+    import json
+
+    import skops.io as sio
 
     from .atomic import atomic_path
 
+    payload = {"format": BASELINE_FORMAT, "model_name": name, "pipeline": pipeline,
+               "model_kwargs": json.dumps(dict(kwargs), default=_plain), "meta": json.dumps(meta, default=_plain)}
     with atomic_path(path) as tmp:
-        joblib.dump({"format": BASELINE_FORMAT, "model_name": name, "model_kwargs": dict(kwargs), "pipeline": pipeline,
-                     "meta": meta}, tmp)
+        sio.dump(payload, tmp)
     return path
 
 
 def load_baseline(path: Any) -> tuple[Pipeline, dict[str, Any]]:
-    """``(fitted pipeline, meta)`` from :func:`save_baseline`'s file."""
+    """``(fitted pipeline, meta)`` from :func:`save_baseline`'s file. A file naming a type outside
+    :data:`TRUSTED_TYPES`, or an earlier biodecode's pickle (``model.joblib``), is refused by name."""
+    import json
     from pathlib import Path
 
-    import joblib
+    import skops.io as sio
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
+    if path.suffix == ".joblib":
+        raise DataFormatError(f"{path}: a baseline model file of an earlier biodecode, a pickle (loading one runs "
+                              f"whatever code it holds); train the baseline again to get {BASELINE_FILE}, or, if you "
+                              f"trust the file, read it yourself with joblib.load")
     try:
-        payload = joblib.load(path)
+        untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:
-        raise DataFormatError(f"{path}: not a readable baseline model file (truncated or not joblib?): {exc}") from None
+        raise DataFormatError(f"{path}: not a readable baseline model file (truncated or not skops?): {exc}") from None
+    foreign = sorted(set(untrusted) - TRUSTED_TYPES)
+    if foreign:
+        raise DataFormatError(f"{path}: refused: the file names types that are no part of biodecode's baselines "
+                              f"({', '.join(foreign)}); loading them could run any code")
+    try:
+        payload = sio.load(path, trusted=list(untrusted))
+    except Exception as exc:
+        raise DataFormatError(f"{path}: not a readable baseline model file: {exc}") from None
     if not isinstance(payload, dict) or payload.get("format") != BASELINE_FORMAT:
         raise DataFormatError(f"{path}: not a biodecode baseline model file")
-    meta = dict(payload["meta"], model_name=payload["model_name"], model_kwargs=payload["model_kwargs"])
+    meta = dict(json.loads(payload["meta"]), model_name=payload["model_name"],
+                model_kwargs=json.loads(payload["model_kwargs"]))
     return payload["pipeline"], meta

@@ -25,7 +25,7 @@ from .training import FitResult, fit, predict_proba, save_model, seed_everything
 from .training.tracking import log_final, make_loggers, require_loggers
 from .lazyarray import take_rows
 from .alignment import align_windows
-from .baselines import BASELINES, baseline_proba, fit_baseline, is_baseline, make_baseline, save_baseline
+from .baselines import BASELINE_FILE, BASELINES, baseline_proba, fit_baseline, is_baseline, make_baseline, save_baseline
 from .loading import load_windows
 from .runs import check_run_dir, is_rank_zero, rank_out_dir, set_status, start_run
 from .spec import WindowSpec
@@ -274,7 +274,7 @@ def _run_folds(config: RunConfig, ws: WindowSet, folds: list, out: Path, say: Ca
                            "subject_groups": sorted(set(ws.groups(["subject", fold.leakage_key])[fitted].tolist())),
                            "n_windows": int(len(fitted))})
     if classical:
-        save_baseline(out / "model.joblib", best[1], config.model.name, config.model.kwargs,
+        save_baseline(out / BASELINE_FILE, best[1], config.model.name, config.model.kwargs,
                       n_channels=ws.n_channels, n_times=ws.n_times, **meta)
     else:
         save_model(out / "model.pt", best[1], **meta)

@@ -29,7 +29,7 @@ from .store import pid_alive
 
 #: What a run writes into its folder (``evaluate/`` is written later by ``biodecode evaluate``).
 RUN_FILES = ("status.json", "config.yaml", "environment.json", "metrics.json", "metrics.md", "confusion_matrix.png",
-             "learning_curves.png", "folds.json", "predictions.csv", "record_predictions.csv", "model.pt", "model.joblib",
+             "learning_curves.png", "folds.json", "predictions.csv", "record_predictions.csv", "model.pt", "model.skops", "model.joblib",
              "evaluate")
 STATUS = "status.json"
 
@@ -129,11 +129,12 @@ def set_status(run_dir: str | os.PathLike, status: str, **extra: Any) -> None:
 
 def network_model_file(run_dir: str | os.PathLike, purpose: str) -> Path:
     """The ``model.pt`` of a finished run, for a step that needs a network (``purpose``, e.g. "only
-    networks export to ONNX / pt2 / C"); a baseline's run (``model.joblib``) or a folder without a model
-    gets a message saying which."""
+    networks export to ONNX / pt2 / C"); a baseline's run (``model.skops``, ``model.joblib`` before)
+    or a folder without a model gets a message saying which."""
     run = Path(run_dir)
-    if (run / "model.joblib").is_file() and not (run / "model.pt").is_file():
-        raise ConfigError(f"{run}: a classical baseline's run (model.joblib); {purpose}")
+    for name in ("model.skops", "model.joblib"):
+        if (run / name).is_file() and not (run / "model.pt").is_file():
+            raise ConfigError(f"{run}: a classical baseline's run ({name}); {purpose}")
     if not (run / "model.pt").is_file():
         raise FileNotFoundError(f"{run}: no model.pt (is this a biodecode run folder?)")
     return run / "model.pt"

@@ -42,7 +42,7 @@ def evaluate_model(
     allow_fitted: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Score ``checkpoint`` (a ``model.pt``, or a baseline's ``model.joblib``) on ``subjects`` of ``dataset``/``task`` (default: the
+    """Score ``checkpoint`` (a ``model.pt``, or a baseline's ``model.skops``) on ``subjects`` of ``dataset``/``task`` (default: the
     ones it was trained on), with the window spec, preprocessing and metadata channels in its file.
 
     Windows the model was fitted on (training or early-stopping side of its fold) are refused with
@@ -55,7 +55,7 @@ def evaluate_model(
     from ..training import load_model, predict_proba
 
     checkpoint = Path(checkpoint)
-    if checkpoint.suffix == ".joblib":  # a classical baseline's pipeline
+    if checkpoint.suffix in (".skops", ".joblib"):  # a classical baseline's pipeline (.joblib: refused, by name)
         from ..baselines import baseline_proba, load_baseline
 
         pipeline, meta = load_baseline(checkpoint)
