@@ -53,8 +53,8 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, model: str = "eegnet", model_kwargs: dict[str, Any] | None = None, sfreq: float | None = None,
                  max_epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-2,
                  val_fraction: float = 0.2, patience: int = 20, class_weights: str = "balanced",
-                 sampler: str = "shuffle", augment: list[dict[str, Any]] | None = None, scheduler: str = "cosine", accelerator: str = "auto",
-                 random_state: int = 0, early_stopping: bool | str = "auto"):
+                 sampler: str = "shuffle", augment: list[dict[str, Any]] | None = None, scheduler: str = "cosine",
+                 accelerator: str = "auto", random_state: int = 0, early_stopping: bool | str = "auto"):
         self.model = model
         self.model_kwargs = model_kwargs
         self.sfreq = sfreq
