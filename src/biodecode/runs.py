@@ -29,8 +29,8 @@ from .store import pid_alive
 
 #: What a run writes into its folder (``evaluate/`` is written later by ``biodecode evaluate``).
 RUN_FILES = ("status.json", "config.yaml", "environment.json", "metrics.json", "metrics.md", "confusion_matrix.png",
-             "learning_curves.png", "folds.json", "predictions.csv", "record_predictions.csv", "model.pt", "model.skops", "model.joblib",
-             "evaluate")
+             "learning_curves.png", "folds.json", "predictions.csv", "record_predictions.csv", "model.pt", "model.skops",
+             "model.joblib", "evaluate")
 STATUS = "status.json"
 
 

@@ -10,8 +10,8 @@ from importlib import import_module
 from typing import Any
 
 _WHERE = {"Augmenter": "augment", "load_model": "checkpoint", "save_model": "checkpoint", "TrainConfig": "config",
-          "FitResult": "loop", "class_weights_for": "loop", "training_class_weights": "loop", "fit": "loop", "predict_proba": "loop",
-          "seed_everything": "loop"}
+          "FitResult": "loop", "class_weights_for": "loop", "training_class_weights": "loop", "fit": "loop",
+          "predict_proba": "loop", "seed_everything": "loop"}
 
 __all__ = sorted(_WHERE)
 

@@ -95,8 +95,8 @@ class TrainConfig:
     or ``"none"``, of the class frequencies the loader serves; sampler: ``"shuffle"`` (each
     training window once per epoch) or ``"balanced"`` (class-balanced sampling: each epoch draws as
     many windows as the training set holds, with replacement, every class equally often, so the
-    class weights see balanced classes and are all equal); grad_clip: max gradient norm (0 = off); precision: ``"auto"`` (bf16/16 mixed
-    on GPU, 32 on CPU) or a Lightning precision; val_fraction: share of the training side held out for early stopping;
+    class weights see balanced classes and are all equal); grad_clip: max gradient norm (0 = off);
+    precision: ``"auto"`` (bf16/16 mixed on GPU, 32 on CPU) or a Lightning precision; val_fraction: share of the training side held out for early stopping;
     augment: list of augmentation steps (see :mod:`biodecode.training.augment`); accelerator,
     devices, strategy, num_nodes: passed to Lightning; seed: the one seed of the run;
     precise_bn: before each validation and at the end, set BatchNorm statistics to their exact

@@ -53,12 +53,11 @@ def make_loader(X: np.ndarray, y: np.ndarray | None, batch_size: int, shuffle: b
     the balanced sampler where there is one) as usual."""
     ds = WindowDataset(X, y)
     g = torch.Generator().manual_seed(seed)
+    sampler = None
     if balanced:
         if y is None:
             raise ValueError("make_loader: balanced sampling needs the labels y")
         sampler = WeightedRandomSampler(torch.from_numpy(balanced_sample_weights(y)), num_samples=len(ds),
                                         replacement=True, generator=g)
-        return DataLoader(ds, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
-                          collate_fn=_identity, num_workers=num_workers)
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, drop_last=drop_last,
-                      collate_fn=_identity, num_workers=num_workers)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, generator=g,
+                      drop_last=drop_last, collate_fn=_identity, num_workers=num_workers)

@@ -123,7 +123,7 @@ def to_channels_last(model: nn.Module) -> nn.Module:
     differ and copies them on every step."""
     model.to(memory_format=torch.channels_last)
     for p in model.parameters():
-        if p.dim() == 4 and p.is_contiguous() and p.stride() != p.clone(memory_format=torch.contiguous_format).stride():
+        if p.dim() == 4 and p.is_contiguous() and p.stride() != torch.empty(p.shape, device="meta").stride():
             p.data = p.data.clone(memory_format=torch.contiguous_format)
     return model
 
