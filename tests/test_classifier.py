@@ -5,6 +5,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import check_estimator
 
+from biodecode import ConfigError
 from biodecode.classifier import BiosignalClassifier
 from biodecode.datasets.synthetic import generate_mi_run
 from biodecode.preprocessing import Pipeline
@@ -53,3 +54,41 @@ def test_fitted_on_a_window_set_it_fits_and_speaks_class_names(data_dir):
     assert clf.score(ws) > 0.8
     with pytest.raises(ValueError, match="requires y"):
         BiosignalClassifier().fit(np.zeros((4, 2, 100), np.float32))
+
+
+@pytest.mark.realdata
+def test_mirror_augmentation_reads_the_window_sets_names(data_dir):
+    from biodecode.loading import load_windows
+    from biodecode.training.augment import mirror_permutations
+
+    ws = load_windows("physionet-mi", subjects=[1], task="left-right-imagery", data_dir=str(data_dir))
+    chan, cls = mirror_permutations(ws.ch_names, ws.classes)  # all 64 electrodes have their mirror
+    midline = [c.rstrip(".").lower().endswith("z") for c in ws.ch_names]  # Fpz, AFz, ..., Iz: 10 of them
+    assert sorted(chan) == list(range(64)) and np.array_equal(chan == np.arange(64), midline) and sum(midline) == 10
+    assert list(cls) == [1, 0]
+    mirror = [{"name": "mirror", "p": 0.5}]
+    clf = BiosignalClassifier(model="shallow", max_epochs=2, augment=mirror).fit(ws)
+    assert set(clf.predict(ws)) <= {"left_hand", "right_hand"}
+    with pytest.raises(ConfigError, match="needs the windows' channel and class names"):
+        BiosignalClassifier(model="shallow", max_epochs=1, augment=mirror).fit(np.asarray(ws.X), ws.labels)
+
+
+def test_baseline_reads_the_window_sets_channel_roles():
+    """rr-morph-lda fitted on a WindowSet learns which channels are leads and which RR metadata."""
+    import pandas as pd
+
+    from biodecode.baselines import RR_CHANNELS, RR_REL_CHANNELS
+    from biodecode.windows import WindowSet, with_metadata_channels
+
+    rng = np.random.default_rng(0)
+    n = 40
+    meta = pd.DataFrame({"subject": "1", "session": "0", "run": "0", "record": "100", "trial": np.arange(n).astype(str),
+                         "onset_s": np.arange(n, dtype=float), "label": np.where(np.arange(n) % 2, "V", "N")})
+    for c in RR_CHANNELS + RR_REL_CHANNELS:
+        meta[c] = rng.uniform(0.5, 1.5, n)
+    ws = WindowSet(rng.standard_normal((n, 2, 252)).astype(np.float32), (np.arange(n) % 2).astype(np.int64), meta,
+                   ["N", "V"], 360.0, ["MLII", "lead2"])
+    ws = with_metadata_channels(ws, RR_CHANNELS + RR_REL_CHANNELS)
+    clf = BiosignalClassifier(model="rr-morph-lda").fit(ws)
+    kw = clf.module_.named_steps["features"].kw_args
+    assert kw["n_rr"] == 6 and kw["leads"] == [0, 1]

@@ -86,6 +86,18 @@ def test_train_other_families_and_rerun_from_written_config(tmp_path, model):
     assert a == pytest.approx(b)  # same config, same seed: same result
 
 
+def test_train_with_mirror_augmentation(tmp_path, capsys):
+    """The run hands its windows' channel and class names to the augmentations that read them."""
+    base = ["train", "--dataset", "synthetic-mi", "--task", "left-right-imagery", "--subjects", "1", "2",
+            "--model", "shallow", "--protocol", "cross-subject", "--folds", "2", "--epochs", "1",
+            "--set", 'train.augment=[{"name": "mirror", "p": 0.5}]']
+    assert main(base + ["--out", str(tmp_path / "ok")]) == 0
+    assert json.loads((tmp_path / "ok" / "metrics.json").read_text())["summary"]["accuracy"]["mean"] >= 0
+    # 8 of the 22 synthetic electrodes: C5 and C3 without C6 and C4
+    assert main(base + ["--set", "data.dataset_kwargs.n_channels=8", "--out", str(tmp_path / "bad")]) == 2
+    assert "channel 'C5' has its mirror 'C6' missing" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args,message", [
     (["train", "--model", "eegnett", "--epochs", "1"], "unknown model 'eegnett'"),
     (["train", "--dataset", "nope"], "unknown dataset 'nope'"),

@@ -158,6 +158,34 @@ def test_electrode_shift_rotates_the_ring():
         Augmenter([{"name": "electrode_shift", "max_shift": -1}])
 
 
+def test_mirror_swaps_hemispheres_and_side_labels():
+    from biodecode.training.augment import mirror_channel, mirror_class
+
+    assert [mirror_channel(c) for c in ["C3", "FC6", "Cz", "Fc5.", "Fp1", "T10", "FCC5h"]] == \
+        ["C4", "FC5", "Cz", "FC6", "Fp2", "T9", "FCC6h"]
+    assert [mirror_class(c) for c in ["left_hand", "Right", "feet"]] == ["right_hand", "Left", "feet"]
+    ch, classes = ["C3", "Cz", "C4", "FC5", "FC6"], ["left_hand", "right_hand", "feet"]
+    x = torch.arange(5.0)[None, :, None].repeat(32, 1, 4)  # channel k holds the value k
+    y = torch.nn.functional.one_hot(torch.arange(32) % 3, 3).float()
+    out, t = Augmenter([{"name": "mirror", "p": 1.0}], ch_names=ch, classes=classes)(x.clone(), y.clone())
+    assert out[:, :, 0].tolist() == [[2.0, 1.0, 0.0, 4.0, 3.0]] * 32  # C3 <-> C4, Cz stays, FC5 <-> FC6
+    assert torch.equal(t[:, [1, 0, 2]], y)  # left <-> right, feet kept
+    twice, t2 = Augmenter([{"name": "mirror", "p": 1.0}] * 2, ch_names=ch, classes=classes)(x.clone(), y.clone())
+    assert torch.equal(twice, x) and torch.equal(t2, y)
+    some, ts = Augmenter([{"name": "mirror", "p": 0.5}], seed=1, ch_names=ch, classes=classes)(x.clone(), y.clone())
+    flipped = some[:, 0, 0] == 2.0
+    assert 0 < flipped.sum() < 32 and torch.equal(ts[flipped][:, [1, 0, 2]], y[flipped])
+    assert torch.equal(ts[~flipped], y[~flipped]) and torch.equal(some[~flipped], x[~flipped])
+    with pytest.raises(ConfigError, match=r"augment\[0\] \(mirror\): needs the windows' channel and class names"):
+        Augmenter([{"name": "mirror"}])
+    with pytest.raises(ConfigError, match="channel 'C3' has its mirror 'C4' missing"):
+        Augmenter([{"name": "mirror"}], ch_names=["C3", "Cz"], classes=classes)
+    with pytest.raises(ConfigError, match="channel 'EOG' is not a 10-05 electrode name"):
+        Augmenter([{"name": "mirror"}], ch_names=["Cz", "EOG"], classes=classes)
+    with pytest.raises(ConfigError, match="class 'left_hand' mirrors to 'right_hand', which is not a class"):
+        Augmenter([{"name": "mirror"}], ch_names=ch, classes=["left_hand", "rest"])
+
+
 def test_precise_bn_sets_exact_statistics():
     model = create_model("eegnet", 4, 128, 2, sfreq=128.0)
     X = torch.randn(64, 4, 128) * 3 + 1

@@ -90,10 +90,12 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
         ``X`` alone (labels from its event names)."""
         self.sfreq_ = self.sfreq
         X = _windows_if_epochs(X)
+        ch_names, metadata_channels = None, None  # known only from a WindowSet (or mne.Epochs)
         if isinstance(X, WindowSet):
             if y is not None:
                 raise ConfigError("BiosignalClassifier.fit: give a WindowSet alone (its labels are used), not with y")
             self.sfreq_ = self.sfreq if self.sfreq is not None else X.sfreq
+            ch_names, metadata_channels = list(X.ch_names), X.info.get("metadata_channels")
             X, y = np.asarray(X.X), X.labels
         if y is None:
             raise ConfigError("BiosignalClassifier requires y to be passed, but the target y is None (give one label per window, or a WindowSet as X)")
@@ -111,7 +113,8 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
         tr, va = np.arange(len(yi)), np.arange(0)
         if is_baseline(self.model):  # a classical pipeline: no epochs, no early stopping
             self.early_stopped_ = False
-            self.module_ = fit_baseline(make_baseline(self.model, self.sfreq_ or 1.0, **(self.model_kwargs or {})), X, yi)
+            self.module_ = fit_baseline(make_baseline(self.model, self.sfreq_ or 1.0, metadata_channels, ch_names,
+                                                      **(self.model_kwargs or {})), X, yi)
             self.history_ = []
             return self
         counts = np.bincount(yi)
@@ -131,7 +134,8 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
                              scheduler=self.scheduler, accelerator=self.accelerator, seed=self.random_state)
         seed_everything(self.random_state)  # weights are initialised from the run's seed
         net = create_model(self.model, X.shape[1], X.shape[2], n_classes, sfreq=self.sfreq_, **(self.model_kwargs or {}))
-        result = fit(net, X[tr], yi[tr], X[va], yi[va], config, n_classes=n_classes)
+        result = fit(net, X[tr], yi[tr], X[va], yi[va], config, n_classes=n_classes, ch_names=ch_names,
+                     classes=[str(c) for c in self.classes_])
         self.module_ = result.model
         self.history_ = result.history
         return self

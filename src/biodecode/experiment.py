@@ -159,7 +159,7 @@ def fit_and_predict(config: RunConfig, ws: WindowSet, train: np.ndarray, val: np
     model = create_model(config.model.name, ws.n_channels, ws.n_times, n_classes, sfreq=ws.sfreq, **config.model.kwargs)
     # lazy row views: batches are read from the store as they are drawn, nothing is copied up front
     res = fit(model, take_rows(ws.X, train), ws.y[train], take_rows(ws.X, val), ws.y[val], config.train,
-              n_classes=n_classes, on_epoch=on_epoch, loggers=loggers)
+              n_classes=n_classes, on_epoch=on_epoch, loggers=loggers, ch_names=ws.ch_names, classes=ws.classes)
     return res, predict_proba(res.model, take_rows(ws.X, test))
 
 

@@ -2,16 +2,20 @@
 
 Every transform draws from the generator it is given, so a run is reproducible from its seed.
 Named in the config as ``[{"name": "noise", "std": 0.1}, {"name": "mixup", "alpha": 0.2}, ...]``.
+Transforms in ``NEEDS_WINDOWS`` (``mirror``) also read the windows' channel and class names, which
+the training loop passes to :class:`Augmenter`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..montage import standard_names, standardize_channel_name
 
 Transform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
@@ -105,24 +109,112 @@ def electrode_shift(max_shift: float = 0.5, p: float = 0.5) -> Transform:
     return f
 
 
+_SIDE = re.compile(r"^(?P<stem>[A-Za-z]+?)(?P<pos>\d+|[zZ])(?P<half>h?)$")
+_LEFT_RIGHT = re.compile(r"left|right", re.IGNORECASE)
+
+
+def mirror_channel(name: str) -> str:
+    """The 10-05 electrode at the mirror position across the midline: odd numbers (left) and the
+    next even number (right) swap, ``z`` (midline) stays: ``"C3" -> "C4"``, ``"FT8" -> "FT7"``,
+    ``"FCC5h" -> "FCC6h"``, ``"Cz" -> "Cz"``. A name outside the 10-05 system raises
+    ``ConfigError`` naming it."""
+    std = standardize_channel_name(name)
+    m = _SIDE.match(std)
+    if m is None or std.lower() not in standard_names():
+        raise ConfigError(f"mirror: channel {name!r} is not a 10-05 electrode name (e.g. C3, FC6, Cz), "
+                          "so it has no mirror position across the midline")
+    pos = m["pos"]
+    if pos in "zZ":
+        return std
+    n = int(pos)
+    return f"{m['stem']}{n + 1 if n % 2 else n - 1}{m['half']}"
+
+
+def mirror_class(name: str) -> str:
+    """The class a mirrored window shows: ``left`` and ``right`` swap inside the name
+    (``"left_hand" -> "right_hand"``); a class naming neither side is its own mirror."""
+    def swap(m: re.Match) -> str:
+        other = "right" if m[0].lower() == "left" else "left"
+        return other.upper() if m[0].isupper() else other.capitalize() if m[0][0].isupper() else other
+
+    return _LEFT_RIGHT.sub(swap, name)
+
+
+def mirror_permutations(ch_names: Sequence[str], classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(channel_perm (C,), class_perm (K,))``: channel ``i`` of a mirrored window is channel
+    ``channel_perm[i]`` of the original, and its class ``j`` is the original's ``class_perm[j]``.
+    Every channel's mirror must be among ``ch_names`` and every mirrored class among ``classes``."""
+    index = {standardize_channel_name(c): i for i, c in enumerate(ch_names)}
+    chan = []
+    for c in ch_names:
+        other = mirror_channel(c)
+        if other not in index:
+            raise ConfigError(f"mirror: channel {c!r} has its mirror {other!r} missing from the windows' channels "
+                              "(the montage must be symmetric across the midline)")
+        chan.append(index[other])
+    cls = {c: j for j, c in enumerate(classes)}
+    perm = []
+    for c in classes:
+        other = mirror_class(str(c))
+        if other not in cls:
+            raise ConfigError(f"mirror: class {c!r} mirrors to {other!r}, which is not a class of the task "
+                              f"{list(classes)}")
+        perm.append(cls[other])
+    return np.asarray(chan, dtype=np.int64), np.asarray(perm, dtype=np.int64)
+
+
+def mirror(ch_names: Sequence[str], classes: Sequence[str], p: float = 0.5) -> Transform:
+    """Mirror each window across the head's midline with probability p: every electrode takes the
+    signal of its mirror (C3 <-> C4, Cz stays) and a class naming a side takes the other side's
+    name (left_hand <-> right_hand), so the window stays a true example of its new label. For
+    lateralised tasks (left/right motor imagery) it doubles the distinct training examples; a class
+    naming no side keeps its label (the label-free symmetry of Deiss et al. 2018)."""
+    chan, cls = (torch.from_numpy(a) for a in mirror_permutations(ch_names, classes))
+
+    def f(x, y, g):
+        if x.shape[1] != len(chan):
+            raise ConfigError(f"mirror: the batch has {x.shape[1]} channels, the channel names {len(chan)}")
+        apply = torch.rand(x.shape[0], generator=g) < p
+        return (torch.where(apply[:, None, None], x[:, chan], x),
+                torch.where(apply[:, None], y[:, cls], y))
+
+    return f
+
+
 TRANSFORMS: dict[str, Callable[..., Transform]] = {
     "time_shift": time_shift, "noise": gaussian_noise, "scale": amplitude_scale,
     "channel_dropout": channel_dropout, "mixup": mixup, "electrode_shift": electrode_shift,
+    "mirror": mirror,
 }
+
+#: Transforms built with the windows' ``ch_names`` and ``classes`` as well as their config options.
+NEEDS_WINDOWS = frozenset({"mirror"})
 
 
 class Augmenter:
-    """Applies the configured transforms in order, drawing from one seeded generator."""
+    """Applies the configured transforms in order, drawing from one seeded generator.
+    ``ch_names`` and ``classes`` (the windows' channel and class names) are needed only by the
+    transforms in ``NEEDS_WINDOWS``."""
 
-    def __init__(self, config: Sequence[dict[str, Any]] | None, seed: int = 0):
+    def __init__(self, config: Sequence[dict[str, Any]] | None, seed: int = 0, *,
+                 ch_names: Sequence[str] | None = None, classes: Sequence[str] | None = None):
         self.config = list(config or [])
         self.transforms: list[Transform] = []
         for i, item in enumerate(self.config):
             name = item.get("name") if isinstance(item, dict) else None
             if name not in TRANSFORMS:
                 raise ConfigError(f"augment[{i}]: unknown augmentation {name!r}; known: {sorted(TRANSFORMS)}")
+            options = {k: v for k, v in item.items() if k != "name"}
+            if name in NEEDS_WINDOWS:
+                if ch_names is None or classes is None:
+                    raise ConfigError(f"augment[{i}] ({name}): needs the windows' channel and class names; "
+                                      "train from a WindowSet (or mne.Epochs), not a bare array")
+                if {"ch_names", "classes"} & options.keys():
+                    raise ConfigError(f"augment[{i}] ({name}): ch_names and classes come from the windows, "
+                                      "not from the config")
+                options.update(ch_names=list(ch_names), classes=[str(c) for c in classes])
             try:
-                self.transforms.append(TRANSFORMS[name](**{k: v for k, v in item.items() if k != "name"}))
+                self.transforms.append(TRANSFORMS[name](**options))
             except TypeError as exc:
                 raise ConfigError(f"augment[{i}] ({name}): {exc}") from None
         self.generator = torch.Generator().manual_seed(seed)

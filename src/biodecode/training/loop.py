@@ -8,7 +8,7 @@ import os
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import lightning as L
 import numpy as np
@@ -177,13 +177,16 @@ def fit(
     resume_from: str | os.PathLike | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     loggers: list[Any] | None = None,
+    ch_names: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``X_train (n, C, T)``, ``y_train (n,)``; early-stop on ``(X_val, y_val)``.
 
     With ``checkpoint_dir`` a ``last.ckpt`` is written (atomically) after every epoch;
     ``resume_from`` continues from such a file (read with ``weights_only=True``). ``on_epoch(row)``
     is called after each epoch with its history row (``epoch, train_loss, val_loss, val_acc, lr``).
-    ``loggers``: Lightning loggers that receive the losses and accuracy per epoch.
+    ``loggers``: Lightning loggers that receive the losses and accuracy per epoch. ``ch_names``
+    and ``classes``: the windows' channel and class names, which some augmentations read (``mirror``).
     """
     config = config or TrainConfig()
     if len(X_train) == 0:
@@ -193,7 +196,8 @@ def fit(
     has_val = X_val is not None and len(X_val) > 0
     if config.channels_last:
         to_channels_last(model)
-    module = BiosignalModule(model, config, n_classes, training_class_weights(y_train, n_classes, config))
+    module = BiosignalModule(model, config, n_classes, training_class_weights(y_train, n_classes, config),
+                             ch_names=ch_names, classes=classes)
     history, best = _History(), _BestWeights()
     callbacks: list[Callback] = [history, best]
     if on_epoch is not None:

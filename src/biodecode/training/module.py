@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import lightning as L
 import torch
@@ -39,11 +39,15 @@ def recalibrate_batchnorm(model: nn.Module, loader: Any, device: torch.device) -
 
 
 class BiosignalModule(L.LightningModule):
-    def __init__(self, model: nn.Module, config: TrainConfig, n_classes: int, class_weights: torch.Tensor | None = None):
+    """``ch_names`` and ``classes``: the training windows' channel and class names, for the
+    augmentations that read them (``mirror``)."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, n_classes: int, class_weights: torch.Tensor | None = None,
+                 *, ch_names: Sequence[str] | None = None, classes: Sequence[str] | None = None):
         super().__init__()
         self.model, self.config, self.n_classes = model, config, n_classes
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(n_classes))
-        self.augment = Augmenter(config.augment, seed=config.seed)
+        self.augment = Augmenter(config.augment, seed=config.seed, ch_names=ch_names, classes=classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
