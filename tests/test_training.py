@@ -2,6 +2,7 @@
 
 import json
 import os
+from collections import Counter
 import socket
 import subprocess
 import sys
@@ -211,19 +212,26 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_ddp_two_processes_end_with_identical_weights(tmp_path):
+@pytest.mark.parametrize("sampler", ["shuffle", "balanced"])
+def test_ddp_two_processes_end_with_identical_weights(tmp_path, sampler):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(HERE.parent / "src"))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(HERE / "helpers" / "ddp_train.py"), str(tmp_path), str(tmp_path / "store")]
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(HERE / "helpers" / "ddp_train.py"),
+           str(tmp_path), str(tmp_path / "store"), sampler]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # EEGNet's channels-last weights of ambiguous layout keep the strides DDP's gradient buckets expect
     assert "Grad strides do not match" not in proc.stderr
     info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert all(i["world_size"] == 2 for i in info)
-    # a distributed sampler: each rank was served its own half of the training windows
-    halves = [set(i["served_first_epoch"]) for i in info]
-    assert halves[0].isdisjoint(halves[1]) and halves[0] | halves[1] == set(range(24))
+    if sampler == "shuffle":  # a distributed sampler: each rank was served its own half of the training windows
+        halves = [set(i["served_first_epoch"]) for i in info]
+        assert halves[0].isdisjoint(halves[1]) and halves[0] | halves[1] == set(range(24))
+    else:  # Lightning's DistributedSamplerWrapper splits one epoch of class-balanced draws between the ranks
+        assert all(len(i["served_first_epoch"]) == 12 for i in info)
+        labels = info[0]["served_labels"] + info[1]["served_labels"]
+        assert sum(labels) > 6  # the minority class (6 of 24 windows) is drawn more often than it occurs
+        assert max(Counter(info[0]["served_first_epoch"] + info[1]["served_first_epoch"]).values()) > 1  # with replacement
     a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert a.keys() == b.keys()
     for k in a:
