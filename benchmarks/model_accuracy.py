@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.tune_defaults import _merge
 from biodecode.config import RunConfig
 from biodecode.evaluation.compare import compare_models
 
@@ -52,8 +53,6 @@ class Section:
     def config(self) -> dict[str, Any]:
         import yaml
 
-        from benchmarks.tune_defaults import _merge
-
         return _merge(yaml.safe_load((CONFIGS / self.preset).read_text()), self.overrides)
 
 
@@ -64,6 +63,9 @@ DOC_DEVICE = "CPU, 2 cores"  # where the document's times were measured unless a
 #: The imagery task alone (the preset trains on real and imagined movement)
 IMAGERY_ONLY = {"data": {"task": "left-right-imagery", "alignment_by": ["subject"]},
                 "protocol": {"name": "loso", "score_where": None}}
+#: 0-3 s windows and no augmentation: what the EEG preset held before it took ShallowConvNet's 0-4 s
+#: windows and mirrored training windows (2026-11-27); the sections measured before keep them
+THREE_S = {"data": {"tmax": 3.0}, "train": {"augment": []}}
 SECTIONS: dict[str, Section] = {
     "eeg-mi-loso-real-imagined": Section(
         "PhysioNet MI, left vs right fist, trained on real and imagined movement, tested on imagined, leave one "
@@ -73,6 +75,7 @@ SECTIONS: dict[str, Section] = {
         "subject's imagined trials only (`task: left-right`, `protocol.score_where: {condition: imagined}`); "
         "per-subject Euclidean alignment, each condition on its own; {band}; windows 0-3 s "
         "after the cue; early stopping off",
+        overrides=THREE_S,
         versus={"eeg-imagery-loso": ["ts-lr", "csp-lda", "mdm"]},
         published=["none on this protocol; the imagery-only section below is the same test"]),
     "eeg-mi-loso-real-imagined-4s": Section(
@@ -83,7 +86,7 @@ SECTIONS: dict[str, Section] = {
         "0.665 with 4 s windows against 0.643 with 3 s, and the baselines lower with 4 s (ts-lr 0.621 against 0.633, "
         "csp-lda 0.604 against 0.630), so the baselines keep 3 s and are also tested here on the same 4 s windows; "
         "{band}; early stopping off",
-        overrides={"data": {"tmax": 4.0}},
+        overrides={"data": {"tmax": 4.0}, "train": {"augment": []}},
         versus={"eeg-mi-loso-real-imagined": ["ts-lr", "csp-lda", "mdm"], "eeg-imagery-loso": ["ts-lr", "csp-lda", "mdm"]},
         published=["none on this protocol"]),
     "eeg-mi-loso-real-imagined-4s-mirror": Section(
@@ -105,7 +108,7 @@ SECTIONS: dict[str, Section] = {
         ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
          "ts-lr", "csp-lda", "mdm"],
         "leave-one-subject-out over every subject present; " + EEG_TEXT,
-        overrides=IMAGERY_ONLY,
+        overrides=_merge(IMAGERY_ONLY, THREE_S),
         published=["EEGNet 82.4% cross-subject with 105 subjects (Wang et al. 2020): not comparable, 7x more "
                    "training subjects; MOABB (Jayaram & Barachant 2018) finds tangent-space pipelines ahead of deep "
                    "nets on small sets"]),
@@ -116,7 +119,7 @@ SECTIONS: dict[str, Section] = {
         "fold also trains on the subject's 45 real-movement trials (`task: left-right`, `protocol.score_where: "
         "{condition: imagined}`); per-subject Euclidean alignment, each condition on its own; {band}; "
         "windows 0-3 s after the cue; early stopping off",
-        overrides={"protocol": {"name": "within-subject", "n_folds": 5}},
+        overrides={"protocol": {"name": "within-subject", "n_folds": 5}, **THREE_S},
         versus={"eeg-imagery-within": ["ts-lr", "csp-lda", "mdm"]},
         published=["none on this protocol; the imagery-only section below is the same test"]),
     "eeg-imagery-within": Section(
@@ -124,7 +127,8 @@ SECTIONS: dict[str, Section] = {
         ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
          "ts-lr", "csp-lda", "mdm"],
         "per subject, stratified 5-fold over trials (45 trials: about 36 to train, 9 to test per fold); " + EEG_TEXT,
-        overrides={**IMAGERY_ONLY, "protocol": {"name": "within-subject", "n_folds": 5, "score_where": None}},
+        overrides=_merge(_merge(IMAGERY_ONLY, THREE_S), {"protocol": {"name": "within-subject", "n_folds": 5,
+                                                                       "score_where": None}}),
         published=["MOABB's within-session benchmark (Jayaram & Barachant 2018, PhysioNet MI left/right imagery): "
                    "tangent space + LR ahead of CSP + LDA; deep nets behind with so few trials"]),
     "emg-cross-day": Section(

@@ -113,7 +113,7 @@ def test_recommended_settings_fill_only_what_the_config_leaves_unset():
                                "train": {"max_epochs": 7}})
     assert cfg.defaults == "dataset"
     assert cfg.data.alignment == "none" and cfg.train.max_epochs == 7  # given: kept
-    assert cfg.train.val_fraction == 0.0 and cfg.model.name == "conformer"  # unset: the dataset's
+    assert cfg.train.val_fraction == 0.0 and cfg.model.name == "shallow"  # unset: the dataset's
     assert cfg.data.preprocessing[0]["l_freq"] == 8.0
     assert "train.max_epochs" not in cfg.from_dataset and "data.alignment" not in cfg.from_dataset
     assert {"train.val_fraction", "model.name", "data.preprocessing"} <= set(cfg.from_dataset)
@@ -146,6 +146,31 @@ def test_recommended_model_options_go_with_the_recommended_model_only():
     mine = RunConfig.from_dict({"data": {"dataset": "mitdb", "task": "aami-beats", "metadata_channels": []},
                                 "model": {"name": "resnet1d", "kwargs": {"widths": [8]}}})
     assert mine.model.kwargs == {"widths": [8]} and mine.data.metadata_channels == []
+
+
+def test_settings_recommended_for_one_model_go_with_that_model():
+    """physionet-mi recommends 0-4 s windows and mirrored training windows for ShallowConvNet (its
+    recommended model) only: the covariance baselines scored lower with 4 s windows."""
+    mirror = [{"name": "mirror", "p": 0.5}]
+    task = {"dataset": "physionet-mi", "task": "left-right"}
+    rec = RunConfig.from_dict({"data": dict(task)})
+    assert rec.model.name == "shallow" and rec.data.tmax == 4.0 and rec.train.augment == mirror
+    assert {"data.tmax", "train.augment", "model.name"} <= set(rec.from_dataset)
+    named = RunConfig.from_dict({"data": dict(task), "model": {"name": "shallow"}})
+    assert named.data.tmax == 4.0 and named.train.augment == mirror and "model.name" not in named.from_dataset
+    for other in ("ts-lr", "conformer"):
+        cfg = RunConfig.from_dict({"data": dict(task), "model": {"name": other}})
+        assert cfg.data.tmax is None and cfg.train.augment == [] and cfg.data.alignment == "euclidean"
+        assert "data.tmax" not in cfg.from_dataset
+    mine = RunConfig.from_dict({"data": {**task, "tmax": 2.0}, "train": {"augment": []}})
+    assert mine.data.tmax == 2.0 and mine.train.augment == [] and mine.model.name == "shallow"
+    # windows defined the other way (sliding) take no event window from the recommendation
+    sliding = RunConfig.from_dict({"data": {**task, "window_s": 2.0}})
+    assert sliding.data.window_s == 2.0 and sliding.data.tmax is None and "data.tmax" not in sliding.from_dataset
+    from biodecode.datasets import dataset_class
+
+    assert dataset_class("physionet-mi").recommended_settings("left-right", "ts-lr")["model"] == {"name": "shallow"}
+    assert "tmax" not in dataset_class("physionet-mi").recommended_settings("left-right", "ts-lr")["data"]
 
 
 @pytest.mark.parametrize("preset", ["eeg-mi-cross-subject.yaml", "ecg-inter-patient.yaml", "emg-cross-day.yaml",

@@ -116,22 +116,32 @@ GROUP_KEYS = ("subject", "record", "session", "run")
 DEFAULTS_MODES = ("dataset", "plain")
 
 
+_EVENT, _SLIDING = ("tmin", "tmax"), ("window_s", "stride_s")
+
+
 def apply_recommended(d: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The raw config mapping ``d`` with the options it leaves out taken from its dataset's
     recommended settings for its task (``Dataset.recommended``), and the dotted names of the
     options so filled. An option given as null keeps its plain default, and a config a run wrote
     (every option spelled out) gets nothing, so it reruns as it ran. ``model.name`` comes with its
     ``kwargs``; a model named in ``d`` takes the recommended ``kwargs`` only if it is the
-    recommended model and ``d`` gives none. An unknown dataset gets nothing here
-    (:meth:`RunConfig.validate` names it)."""
+    recommended model and ``d`` gives none; the settings recommended for the run's model
+    (``Dataset.recommended_for_model``) come on top. A config that defines its windows (event
+    ``tmin``/``tmax`` or sliding ``window_s``/``stride_s``) takes no window option of the other
+    kind. An unknown dataset gets nothing here (:meth:`RunConfig.validate` names it)."""
     from .datasets import dataset_class
 
     data = d.get("data") or {}
     name = data.get("dataset") or DataConfig.dataset
     try:
-        rec = dataset_class(name).recommended_settings(data.get("task"))
+        rec = dataset_class(name).recommended_settings(data.get("task"), (d.get("model") or {}).get("name"))
     except ConfigError:
         return d, []
+    # windows the config defines one way (event or sliding) take nothing of the other way
+    own = _SLIDING if any(data.get(k) is not None for k in _SLIDING) else \
+        _EVENT if any(data.get(k) is not None for k in _EVENT) else ()
+    if own:
+        rec["data"] = {k: v for k, v in rec.get("data", {}).items() if k not in (_EVENT + _SLIDING) or k in own}
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
     filled: list[str] = []
     for section, values in rec.items():
@@ -278,7 +288,9 @@ class RunConfig:
         if self.protocol.name not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol.name!r}; available: {sorted(PROTOCOLS)}")
         d = self.data
-        if d.task is None and ds.tasks and d.tmin is None and d.tmax is None and d.window_s is None:
+        given = [k for k in ("tmin", "tmax", "window_s") if getattr(d, k) is not None
+                 and f"data.{k}" not in self.from_dataset]  # a recommended window names no windows of the user's
+        if d.task is None and ds.tasks and not given:
             raise ConfigError(f"{d.dataset}: name a task (--task, data.task): {', '.join(sorted(ds.tasks))}; or give "
                               "the windows yourself (tmin/tmax for event windows, window_s/stride_s for sliding ones)")
         return self

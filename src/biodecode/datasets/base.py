@@ -71,19 +71,28 @@ class Dataset(ABC):
     #: ``model``, ``train`` sections) that fills the options a run's config leaves unset
     #: (:func:`biodecode.config.apply_recommended`; ``defaults: plain`` turns it off).
     recommended: dict[str, dict[str, Any]] = {}
+    #: Settings chosen for one model on top of ``recommended`` (e.g. a longer window that helps a
+    #: network and not the covariance baselines), by task name (``"*"``: every task), then model
+    #: name: partial ``data`` / ``train`` sections.
+    recommended_for_model: dict[str, dict[str, dict[str, Any]]] = {}
     #: Constructor options that only choose which subjects or records the dataset offers, not what a
     #: recording holds; every other option must be in :meth:`cache_identity` (a test checks).
     selection_options: tuple[str, ...] = ()
 
     @classmethod
-    def recommended_settings(cls, task: str | None) -> dict[str, Any]:
-        """The recommended settings for ``task`` (those for every task, then the task's own on top),
-        as a partial run config; empty where nothing was tuned."""
+    def recommended_settings(cls, task: str | None, model: str | None = None) -> dict[str, Any]:
+        """The recommended settings for ``task`` (those for every task, then the task's own on top)
+        and for ``model`` (default: the recommended model; ``recommended_for_model`` on top), as a
+        partial run config; empty where nothing was tuned."""
         import copy
 
         out: dict[str, Any] = {}
         for key in ("*", task):
             for section, values in copy.deepcopy(cls.recommended.get(key, {})).items():
+                out.setdefault(section, {}).update(values)
+        model = model or out.get("model", {}).get("name")
+        for key in ("*", task):
+            for section, values in copy.deepcopy(cls.recommended_for_model.get(key, {}).get(model, {})).items():
                 out.setdefault(section, {}).update(values)
         return out
 
@@ -185,6 +194,7 @@ class Dataset(ABC):
             "tasks": {k: {"classes": list(t.classes), "description": t.description} for k, t in self.tasks.items()},
             # what a run leaves out comes from here (docs/protocols.md), by task ("*": every task)
             "recommended_settings": dict(self.recommended),
+            "recommended_for_model": dict(self.recommended_for_model),  # by task, then model, on top
             "local_folder": str(self.root),
         }
 
