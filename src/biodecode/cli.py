@@ -652,6 +652,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BiodecodeError, FileNotFoundError) as exc:
         print(f"biodecode {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        _end_process_group()
+
+
+def _end_process_group() -> None:
+    """Destroy the process group a DDP run started (Lightning leaves it open): a rank that exits
+    with it still up can abort in the backend's destructor ("terminate called without an active
+    exception") after its work is done. Commands that never imported torch do not import it here."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ def main(out: str, store: str, sampler: str = "shuffle") -> None:
         json.dump({"world_size": res.world_size, "epochs": len(res.history), "best_epoch": res.best_epoch,
                    "served_first_epoch": SERVED[:12],  # 24 windows / 2 ranks in the first epoch
                    "served_labels": [int(train.y[i]) for i in SERVED[:12]]}, f)
+    # Lightning leaves the process group open; exiting with it up can abort in gloo's destructor
+    torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
