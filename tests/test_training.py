@@ -2,10 +2,10 @@
 
 import json
 import os
-from collections import Counter
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
