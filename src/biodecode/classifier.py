@@ -135,7 +135,7 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
         seed_everything(self.random_state)  # weights are initialised from the run's seed
         net = create_model(self.model, X.shape[1], X.shape[2], n_classes, sfreq=self.sfreq_, **(self.model_kwargs or {}))
         result = fit(net, X[tr], yi[tr], X[va], yi[va], config, n_classes=n_classes, ch_names=ch_names,
-                     classes=[str(c) for c in self.classes_])
+                     classes=list(self.classes_))
         self.module_ = result.model
         self.history_ = result.history
         return self

@@ -138,10 +138,10 @@ def apply_recommended(d: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     except ConfigError:
         return d, []
     # windows the config defines one way (event or sliding) take nothing of the other way
-    own = _SLIDING if any(data.get(k) is not None for k in _SLIDING) else \
-        _EVENT if any(data.get(k) is not None for k in _EVENT) else ()
-    if own:
-        rec["data"] = {k: v for k, v in rec.get("data", {}).items() if k not in (_EVENT + _SLIDING) or k in own}
+    sliding, event = (any(data.get(k) is not None for k in keys) for keys in (_SLIDING, _EVENT))
+    if sliding or event:
+        other = _EVENT if sliding else _SLIDING
+        rec["data"] = {k: v for k, v in rec.get("data", {}).items() if k not in other}
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
     filled: list[str] = []
     for section, values in rec.items():
@@ -288,7 +288,7 @@ class RunConfig:
         if self.protocol.name not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol.name!r}; available: {sorted(PROTOCOLS)}")
         d = self.data
-        given = [k for k in ("tmin", "tmax", "window_s") if getattr(d, k) is not None
+        given = [k for k in (*_EVENT, "window_s") if getattr(d, k) is not None
                  and f"data.{k}" not in self.from_dataset]  # a recommended window names no windows of the user's
         if d.task is None and ds.tasks and not given:
             raise ConfigError(f"{d.dataset}: name a task (--task, data.task): {', '.join(sorted(ds.tasks))}; or give "
