@@ -41,6 +41,17 @@ def test_pipeline_and_grouped_cross_validation():
         clf.predict(np.zeros((2, 3, 320), dtype=np.float32))
 
 
+def test_logit_offsets_reach_the_network_by_class_label():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 2, 64)).astype(np.float32), np.repeat(["a", "b"], 20)
+    kw = dict(model="lstm", model_kwargs={"hidden_size": 4, "num_layers": 1}, max_epochs=1)
+    plain = np.log(BiosignalClassifier(**kw).fit(X, y).predict_proba(X))
+    shifted = np.log(BiosignalClassifier(**kw, logit_offsets={"b": -1.0}).fit(X, y).predict_proba(X))
+    np.testing.assert_allclose((shifted[:, 1] - shifted[:, 0]) - (plain[:, 1] - plain[:, 0]), -1.0, atol=1e-3)
+    with pytest.raises(ConfigError, match=r"no class named \['c'\] among this run's classes \['a', 'b'\]"):
+        BiosignalClassifier(**kw, logit_offsets={"c": 1.0}).fit(X, y)
+
+
 @pytest.mark.realdata
 def test_fitted_on_a_window_set_it_fits_and_speaks_class_names(data_dir):
     from biodecode.loading import load_windows

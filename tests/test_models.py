@@ -9,6 +9,7 @@ from torch import nn
 
 from biodecode import ConfigError
 from biodecode.models import count_macs, count_parameters, create_model, describe_model, list_models
+from biodecode.models.base import shift_logits
 from biodecode.models.eegnet import EEGNet, eegnet_paper_macs, eegnet_paper_param_count
 from biodecode.deploy.export import export_onnx
 
@@ -59,6 +60,39 @@ def test_eval_is_deterministic_and_state_dict_round_trips(name):
     clone = _make(name, 8, 600, 200.0)
     clone.load_state_dict(torch.load(buf, weights_only=True))
     assert torch.allclose(clone.eval()(x), a)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_logit_offsets_fold_into_every_models_output_layer(name):
+    model = _make(name, 8, 600, 200.0)
+    model.train()
+    model(torch.randn(4, 8, 600))  # batch-norm statistics away from their initial values
+    model.eval()
+    x = torch.randn(3, 8, 600)
+    before = model(x)
+    offsets = torch.tensor([1.5, -0.5, 0.0])
+    shift_logits(model, offsets)
+    assert torch.allclose(model(x) - before, offsets.expand_as(before), atol=1e-4)
+    assert not model.training  # the mode it was in is kept
+
+
+def test_logit_offsets_refuse_a_model_whose_logits_are_not_its_output_layer():
+    class Doubled(nn.Module):  # logits = 2 x the layer's output: an offset in its bias would double
+        def __init__(self):
+            super().__init__()
+            self.n_channels, self.n_times = 2, 10
+            self.fc = nn.Linear(20, 3)
+
+        def forward(self, x):
+            return 2 * self.fc(x.flatten(1))
+
+    model = Doubled()
+    bias = model.fc.bias.detach().clone()
+    with pytest.raises(ConfigError, match="Doubled.*cannot be folded"):
+        shift_logits(model, torch.tensor([1.0, 0.0, 0.0]))
+    assert torch.equal(model.fc.bias, bias)  # restored
+    with pytest.raises(ConfigError, match="no output layer|none"):
+        shift_logits(model, torch.tensor([1.0, 0.0]))  # no layer with 2 outputs
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -59,6 +59,29 @@ def test_early_stopping_stops_before_max_epochs(windows):
     assert len(res.history) < 200
 
 
+def test_logit_offsets_shift_the_trained_models_decisions(windows):
+    X, y, ws = windows
+    names = list(ws.classes)
+    runs = {}
+    for offsets in ({}, {names[1]: 2.0}):
+        torch.manual_seed(0)
+        model = create_model("shallow", ws.n_channels, ws.n_times, 2, sfreq=ws.sfreq)
+        cfg = TrainConfig(max_epochs=2, batch_size=16, val_fraction=0, logit_offsets=offsets)
+        runs[bool(offsets)] = predict_proba(fit(model, X[:60], y[:60], config=cfg, classes=names).model, X[60:])
+    plain, shifted = (np.log(runs[k]) for k in (False, True))
+    # the same training, then +2 on the second class's log-odds: more windows called that class
+    assert np.allclose((shifted[:, 1] - shifted[:, 0]) - (plain[:, 1] - plain[:, 0]), 2.0, atol=1e-3)
+    assert (runs[True].argmax(1) == 1).sum() >= (runs[False].argmax(1) == 1).sum()
+    model = create_model("shallow", ws.n_channels, ws.n_times, 2, sfreq=ws.sfreq)
+    cfg = TrainConfig(max_epochs=1, val_fraction=0, logit_offsets={"S": 1.0})
+    with pytest.raises(ConfigError, match=r"no class named \['S'\] among this run's classes"):
+        fit(model, X[:20], y[:20], config=cfg, classes=names)
+    with pytest.raises(ConfigError, match="no class names"):
+        fit(model, X[:20], y[:20], config=cfg)
+    with pytest.raises(ConfigError, match="train.logit_offsets.S: expected a number"):
+        TrainConfig(logit_offsets={"S": "high"})
+
+
 def test_class_weights_balance_imbalanced_labels():
     w = class_weights_for(np.array([0] * 90 + [1] * 10), 2, "balanced")
     assert torch.allclose(w, torch.tensor([100 / 180, 100 / 20]))

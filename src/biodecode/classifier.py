@@ -54,7 +54,8 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
                  max_epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-2,
                  val_fraction: float = 0.2, patience: int = 20, class_weights: str = "balanced",
                  sampler: str = "shuffle", augment: list[dict[str, Any]] | None = None, scheduler: str = "cosine",
-                 accelerator: str = "auto", random_state: int = 0, early_stopping: bool | str = "auto"):
+                 accelerator: str = "auto", random_state: int = 0, early_stopping: bool | str = "auto",
+                 logit_offsets: dict[str, float] | None = None):
         self.model = model
         self.model_kwargs = model_kwargs
         self.sfreq = sfreq
@@ -71,6 +72,7 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
         self.accelerator = accelerator
         self.random_state = random_state
         self.early_stopping = early_stopping
+        self.logit_offsets = logit_offsets
 
     def _as_3d(self, X: Any, reset: bool) -> np.ndarray:
         X = check_array(X, allow_nd=True, dtype=np.float32, ensure_min_samples=1)
@@ -131,7 +133,8 @@ class BiosignalClassifier(ClassifierMixin, BaseEstimator):
                              weight_decay=self.weight_decay, val_fraction=self.val_fraction if self.early_stopped_ else 0.0,
                              patience=self.patience,
                              class_weights=self.class_weights, sampler=self.sampler, augment=list(self.augment or []),
-                             scheduler=self.scheduler, accelerator=self.accelerator, seed=self.random_state)
+                             scheduler=self.scheduler, accelerator=self.accelerator, seed=self.random_state,
+                             logit_offsets=dict(self.logit_offsets or {}))
         seed_everything(self.random_state)  # weights are initialised from the run's seed
         net = create_model(self.model, X.shape[1], X.shape[2], n_classes, sfreq=self.sfreq_, **(self.model_kwargs or {}))
         result = fit(net, X[tr], yi[tr], X[va], yi[va], config, n_classes=n_classes, ch_names=ch_names,

@@ -66,6 +66,8 @@ class MITBIH(Dataset):
         "model": {"name": "resnet1d", "kwargs": {"widths": [32, 32, 64, 64]}},
         "train": {"max_epochs": 8, "batch_size": 256, "val_fraction": 0.0, "class_weights": "balanced"},
     }}
+    # the ResNet's S logit +2 once trained (a prior shift chosen by the same nested validation)
+    recommended_for_model = {"aami-beats": {"resnet1d": {"train": {"logit_offsets": {"S": 2.0}}}}}
 
     def __init__(self, path=None, *, download: bool = True, base_url: str | None = None, include_paced: bool = False,
                  unknown_beats: str = "error", second_lead: bool = False):

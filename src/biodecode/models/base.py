@@ -85,6 +85,42 @@ class BiosignalModel(nn.Module):
         return {"n_channels": self.n_channels, "n_times": self.n_times, "n_classes": self.n_classes, "sfreq": self.sfreq}
 
 
+@torch.no_grad()
+def shift_logits(model: nn.Module, offsets: torch.Tensor) -> None:
+    """Add ``offsets (n_classes,)`` to every output of ``model`` for good, through the bias of its
+    output layers: the ``nn.Linear`` layers with ``n_classes`` outputs whose mean or sole output
+    the logits are (one head, or ATCNet's averaged heads), else the last such layer.
+
+    Checked on a probe input in eval mode: if the logits did not move by exactly ``offsets``, the
+    model is restored and a ConfigError names it.
+    """
+    n_classes = len(offsets)
+    heads = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == n_classes and m.bias is not None]
+    name = type(model).__name__
+    if not heads or not hasattr(model, "n_channels") or not hasattr(model, "n_times"):
+        raise ConfigError(f"{name}: logit offsets need an output layer (nn.Linear with {n_classes} outputs and a bias) "
+                          "and the model's n_channels / n_times; this model has none")
+    param = next(model.parameters())
+    probe = torch.randn(2, model.n_channels, model.n_times, generator=torch.Generator().manual_seed(0)).to(param)
+    was_training = model.training
+    model.eval()
+    try:
+        before = model(probe).float()
+        offsets = offsets.to(param)
+        saved = [m.bias.detach().clone() for m in heads]
+        for chosen in (heads, heads[-1:]):
+            for m in chosen:
+                m.bias += offsets
+            if torch.allclose(model(probe).float() - before, offsets.float()[None].expand_as(before), atol=1e-4, rtol=1e-4):
+                return
+            for m, b in zip(heads, saved):
+                m.bias.copy_(b)
+        raise ConfigError(f"{name}: its logits are not an output layer's (or the mean of several), so logit offsets "
+                          "cannot be folded into it")
+    finally:
+        model.train(was_training)
+
+
 class MaxNormMixin:
     """Keeps each output unit's weight vector at L2 norm <= ``max_norm`` (Keras ``max_norm``)."""
 

@@ -103,7 +103,11 @@ class TrainConfig:
     average over the training windows (see ``recalibrate_batchnorm``); channels_last: store 4-D
     conv weights channels-last (NHWC), 10-20% faster training of EEGNet, EEG-TCNet and Deep4 on
     CPU (``benchmarks/``), same results up to float rounding; loggers: Lightning loggers a run
-    writes per fold (``csv``, ``tensorboard``, ``mlflow``; :mod:`biodecode.training.tracking`).
+    writes per fold (``csv``, ``tensorboard``, ``mlflow``; :mod:`biodecode.training.tracking`);
+    logit_offsets: ``{class name: offset}`` added to those classes' logits once training ends (networks
+    only; folded into the output layer's bias, so the saved model and every export decide the same
+    way): a prior shift that trades a rare class's precision for its sensitivity, to be chosen by
+    nested validation (``benchmarks/tune_defaults.py``), never on a test fold.
     """
 
     max_epochs: int = 100
@@ -128,6 +132,7 @@ class TrainConfig:
     precise_bn: bool = True
     channels_last: bool = True
     loggers: list[str] = field(default_factory=lambda: ["csv"])
+    logit_offsets: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_fields(self, "train")

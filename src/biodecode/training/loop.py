@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torch import nn
 
 from ..errors import ConfigError
+from ..models.base import shift_logits
 from ..threads import numpy_blas_single_thread
 from .checkpoint import SafeCheckpointIO
 from .config import TrainConfig
@@ -224,12 +225,28 @@ def fit(
         trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume_from) if resume_from else None,
                     weights_only=True if resume_from else None)
     model.eval()
+    if config.logit_offsets:
+        shift_logits(model, _offset_vector(config.logit_offsets, classes, n_classes))
     return FitResult(
         model=model, history=history.rows,
         best_epoch=best.best_epoch if best.best_state is not None else None,
         best_val_loss=best.best_loss if best.best_state is not None else None,
         world_size=trainer.world_size,
     )
+
+
+def _offset_vector(offsets: dict[str, float], classes: Sequence[str] | None, n_classes: int) -> torch.Tensor:
+    """``train.logit_offsets`` as a ``(n_classes,)`` vector in the order of ``classes``."""
+    if classes is None:
+        raise ConfigError("train.logit_offsets names classes, but fit was given no class names (pass classes=)")
+    names = [str(c) for c in classes]
+    unknown = sorted(set(map(str, offsets)) - set(names))
+    if unknown:
+        raise ConfigError(f"train.logit_offsets: no class named {unknown} among this run's classes {names}")
+    vec = torch.zeros(n_classes)
+    for k, v in offsets.items():
+        vec[names.index(str(k))] = float(v)
+    return vec
 
 
 @torch.no_grad()
