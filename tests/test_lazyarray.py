@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
+import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from biodecode import lazyarray
 from biodecode.lazyarray import ConcatRows, batch_buffer
-from biodecode.training.data import make_loader
+from biodecode.training.data import WindowLoader, make_loader
 
 
 def _parts(rng, sizes=(7, 11, 5), shape=(16, 300)):
@@ -59,3 +63,26 @@ def test_loader_epoch_serves_every_window_once_with_its_label(rng):
     assert sorted(got_y.tolist()) == y.tolist()
     for xb, yb in batches:
         np.testing.assert_array_equal(xb.numpy(), full[yb.numpy()])
+
+
+@pytest.mark.parametrize("kw", [dict(shuffle=True), dict(shuffle=False, drop_last=True), dict(shuffle=True, balanced=True)])
+def test_window_loader_serves_the_batches_dataloader_would(rng, kw):
+    parts = _parts(rng, sizes=(40, 25, 35), shape=(4, 30))
+    y = np.arange(100) % 3
+    ours = make_loader(ConcatRows(parts), y, 16, seed=5, **kw)
+    theirs = make_loader(ConcatRows(parts), y, 16, seed=5, **kw)
+    assert isinstance(ours, WindowLoader)
+    assert inspect.isgenerator(iter(make_loader(ConcatRows(parts), y, 16, **kw)))  # the lean path, in process
+    for epoch in range(2):  # the sampler's generator advances the same way across epochs
+        mine = [(xb.clone(), yb.clone()) for xb, yb in ours]
+        reference = [(xb.clone(), yb.clone()) for xb, yb in DataLoader.__iter__(theirs)]
+        assert len(mine) == len(reference) == len(ours)
+        for (xa, ya), (xb, yb) in zip(mine, reference):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_window_loader_with_workers_iterates_as_dataloader_does(rng):
+    parts = _parts(rng, sizes=(10, 6), shape=(2, 8))
+    loader = make_loader(ConcatRows(parts), np.zeros(16, dtype=np.int64), 4, shuffle=False, num_workers=1)
+    assert not inspect.isgenerator(iter(loader))
+    assert sum(len(xb) for xb, _ in loader) == 16

@@ -37,6 +37,31 @@ def _identity(batch):
     return batch
 
 
+class WindowLoader(DataLoader):
+    """A DataLoader whose in-process iteration (``num_workers=0``) asks the dataset for each batch
+    directly: ``collate_fn(dataset.__getitems__(indices))`` for every index list of the batch sampler,
+    the same batches as DataLoader's own iterator without its per-batch bookkeeping (a profiler
+    range, fetcher and state checks: about a tenth of a warm epoch's time, ``benchmarks/data_scale.py``).
+    With workers or pinned memory, or a dataset without ``__getitems__``, it iterates as DataLoader
+    does. Lightning rebuilds it with a DistributedSampler under DDP as it rebuilds any DataLoader.
+    """
+
+    def __iter__(self):
+        if self.num_workers > 0 or self.pin_memory or self.batch_sampler is None \
+                or not hasattr(self.dataset, "__getitems__"):
+            return super().__iter__()
+        batches = iter(self.batch_sampler)
+        # DataLoader's iterator draws a worker base seed from the loader's generator before the
+        # sampler draws its order; drawing it too keeps every epoch's batches the same as DataLoader's
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        return self._batches(batches)
+
+    def _batches(self, batches):
+        fetch, collate = self.dataset.__getitems__, self.collate_fn
+        for indices in batches:
+            yield collate(fetch(indices))
+
+
 def balanced_sample_weights(y: np.ndarray) -> np.ndarray:
     """Per-window sampling weights ``(n,)`` that draw every class present in ``y`` equally often:
     ``1 / count`` of the window's class."""
@@ -46,7 +71,7 @@ def balanced_sample_weights(y: np.ndarray) -> np.ndarray:
 
 
 def make_loader(X: np.ndarray, y: np.ndarray | None, batch_size: int, shuffle: bool, seed: int = 0,
-                num_workers: int = 0, drop_last: bool = False, balanced: bool = False) -> DataLoader:
+                num_workers: int = 0, drop_last: bool = False, balanced: bool = False) -> WindowLoader:
     """A DataLoader whose batches come from one ``__getitems__`` call (PyTorch's batched fetch).
     ``balanced``: class-balanced sampling with replacement (``len(X)`` draws per epoch, every class
     of ``y`` equally likely; needs ``y``). Under DDP, Lightning swaps in a DistributedSampler (around
@@ -59,5 +84,5 @@ def make_loader(X: np.ndarray, y: np.ndarray | None, batch_size: int, shuffle: b
             raise ValueError("make_loader: balanced sampling needs the labels y")
         sampler = WeightedRandomSampler(torch.from_numpy(balanced_sample_weights(y)), num_samples=len(ds),
                                         replacement=True, generator=g)
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, generator=g,
-                      drop_last=drop_last, collate_fn=_identity, num_workers=num_workers)
+    return WindowLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, generator=g,
+                        drop_last=drop_last, collate_fn=_identity, num_workers=num_workers)
