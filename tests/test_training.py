@@ -74,8 +74,10 @@ def test_logit_offsets_shift_the_trained_models_decisions(windows):
     assert (runs[True].argmax(1) == 1).sum() >= (runs[False].argmax(1) == 1).sum()
     model = create_model("shallow", ws.n_channels, ws.n_times, 2, sfreq=ws.sfreq)
     cfg = TrainConfig(max_epochs=1, val_fraction=0, logit_offsets={"S": 1.0})
+    seen = []
     with pytest.raises(ConfigError, match=r"no class named \['S'\] among this run's classes"):
-        fit(model, X[:20], y[:20], config=cfg, classes=names)
+        fit(model, X[:20], y[:20], config=cfg, classes=names, on_epoch=seen.append)
+    assert seen == []  # refused before any training
     with pytest.raises(ConfigError, match="no class names"):
         fit(model, X[:20], y[:20], config=cfg)
     with pytest.raises(ConfigError, match="train.logit_offsets.S: expected a number"):

@@ -3,6 +3,7 @@ and machines (``strategy="ddp"``, or under ``torchrun``)."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import warnings
@@ -193,6 +194,10 @@ def fit(
     if len(X_train) == 0:
         raise ConfigError("fit: the training set is empty")
     n_classes = n_classes or getattr(model, "n_classes", None) or int(np.max(y_train)) + 1
+    offsets = None
+    if config.logit_offsets:  # refused before training, not after it: unknown classes, a model it cannot fold into
+        offsets = _offset_vector(config.logit_offsets, classes, n_classes)
+        shift_logits(copy.deepcopy(model), offsets)
     seed_everything(config.seed)
     has_val = X_val is not None and len(X_val) > 0
     if config.channels_last:
@@ -225,8 +230,8 @@ def fit(
         trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume_from) if resume_from else None,
                     weights_only=True if resume_from else None)
     model.eval()
-    if config.logit_offsets:
-        shift_logits(model, _offset_vector(config.logit_offsets, classes, n_classes))
+    if offsets is not None:
+        shift_logits(model, offsets)
     return FitResult(
         model=model, history=history.rows,
         best_epoch=best.best_epoch if best.best_state is not None else None,
