@@ -131,6 +131,16 @@ SECTIONS: dict[str, Section] = {
         overrides={"protocol": {"name": "within-subject", "n_folds": 5}, **THREE_S},
         versus={"eeg-imagery-within": ["ts-lr", "csp-lda", "mdm"]},
         published=["none on this protocol; the imagery-only section below is the same test"]),
+    "eeg-mi-within-real-imagined-4s-mirror": Section(
+        "PhysioNet MI, left vs right fist, trained on real and imagined movement, tested on imagined, within "
+        "subject, with the recommended ShallowConvNet settings", "eeg-mi-cross-subject.yaml", ["shallow", "ts-lr"],
+        "as the within-subject section above (the same subjects, folds and test trials), but with what `physionet-mi` "
+        "recommends for ShallowConvNet whatever the protocol, though it was chosen across subjects: windows 0-4 s "
+        "after the cue and mirrored training windows (ts-lr takes no augmentation and reads the same 0-4 s windows); "
+        "per-subject Euclidean alignment, each condition on its own; {band}; early stopping off",
+        overrides={"protocol": {"name": "within-subject", "n_folds": 5}},
+        versus={"eeg-mi-within-real-imagined": ["shallow", "ts-lr", "csp-lda", "mdm"]},
+        published=["none on this protocol"]),
     "eeg-imagery-within": Section(
         "PhysioNet MI, imagined left vs right fist, within subject", "eeg-mi-cross-subject.yaml",
         ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
