@@ -137,7 +137,8 @@ SECTIONS: dict[str, Section] = {
         "as the within-subject section above (the same subjects, folds and test trials), but with what `physionet-mi` "
         "recommends for ShallowConvNet whatever the protocol, though it was chosen across subjects: windows 0-4 s "
         "after the cue and mirrored training windows (ts-lr takes no augmentation and reads the same 0-4 s windows); "
-        "per-subject Euclidean alignment, each condition on its own; {band}; early stopping off",
+        "per-subject Euclidean alignment, each condition on its own; {band} (the preset's since 2026-11-27; the "
+        "section above ran zero-phase); early stopping off",
         overrides={"protocol": {"name": "within-subject", "n_folds": 5}},
         versus={"eeg-mi-within-real-imagined": ["shallow", "ts-lr", "csp-lda", "mdm"]},
         published=["none on this protocol"]),
