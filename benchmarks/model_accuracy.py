@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.tune_defaults import _merge
+from benchmarks.tune_defaults import merge_overrides
 from biodecode.config import RunConfig
 from biodecode.evaluation.compare import compare_models
 
@@ -53,7 +53,7 @@ class Section:
     def config(self) -> dict[str, Any]:
         import yaml
 
-        return _merge(yaml.safe_load((CONFIGS / self.preset).read_text()), self.overrides)
+        return merge_overrides(yaml.safe_load((CONFIGS / self.preset).read_text()), self.overrides)
 
 
 EEG_TEXT = ("early stopping off (a fixed budget of epochs on every training subject); per-subject Euclidean "
@@ -117,7 +117,7 @@ SECTIONS: dict[str, Section] = {
         ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
          "ts-lr", "csp-lda", "mdm"],
         "leave-one-subject-out over every subject present; " + EEG_TEXT,
-        overrides=_merge(IMAGERY_ONLY, THREE_S),
+        overrides=merge_overrides(IMAGERY_ONLY, THREE_S),
         published=["EEGNet 82.4% cross-subject with 105 subjects (Wang et al. 2020): not comparable, 7x more "
                    "training subjects; MOABB (Jayaram & Barachant 2018) finds tangent-space pipelines ahead of deep "
                    "nets on small sets"]),
@@ -147,8 +147,8 @@ SECTIONS: dict[str, Section] = {
         ["shallow", "eegnet", "fbcnet", "eegtcnet", "atcnet", "eegnex", "deep4", "conformer", "lstm", "transformer",
          "ts-lr", "csp-lda", "mdm"],
         "per subject, stratified 5-fold over trials (45 trials: about 36 to train, 9 to test per fold); " + EEG_TEXT,
-        overrides=_merge(_merge(IMAGERY_ONLY, THREE_S), {"protocol": {"name": "within-subject", "n_folds": 5,
-                                                                       "score_where": None}}),
+        overrides=merge_overrides(merge_overrides(IMAGERY_ONLY, THREE_S),
+                                  {"protocol": {"name": "within-subject", "n_folds": 5, "score_where": None}}),
         published=["MOABB's within-session benchmark (Jayaram & Barachant 2018, PhysioNet MI left/right imagery): "
                    "tangent space + LR ahead of CSP + LDA; deep nets behind with so few trials"]),
     "emg-cross-day": Section(

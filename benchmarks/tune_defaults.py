@@ -37,10 +37,12 @@ from biodecode.training import seed_everything
 SCORE_FRACTION = 0.2
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge_overrides(base: dict, over: dict) -> dict:
+    """``base`` with ``over`` laid on it, nested mappings merged key by key (a candidate's overrides on a
+    config; a value that is not a mapping replaces); ``base`` is left as it was."""
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_overrides(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     cache: dict[str, object] = {}
     for text in args.candidate or ["{}"]:
         over = json.loads(text)
-        merged = _merge(base, over)
+        merged = merge_overrides(base, over)
         named = (over.get("model") or {})
         if "name" in named and named["name"] != (base.get("model") or {}).get("name") and "kwargs" not in named:
             merged["model"]["kwargs"] = {}  # another model does not take the base model's options (as compare does)
