@@ -41,7 +41,7 @@ class WindowLoader(DataLoader):
     """A DataLoader whose in-process iteration (``num_workers=0``) asks the dataset for each batch
     directly: ``collate_fn(dataset.__getitems__(indices))`` for every index list of the batch sampler,
     the same batches as DataLoader's own iterator without its per-batch bookkeeping (a profiler
-    range, fetcher and state checks: about a tenth of a warm epoch's time, ``benchmarks/data_scale.py``).
+    range, fetcher and state checks: about a tenth of a warm epoch's time, ``benchmarks/loader_layers.py``).
     With workers or pinned memory, or a dataset without ``__getitems__``, it iterates as DataLoader
     does. Lightning rebuilds it with a DistributedSampler under DDP as it rebuilds any DataLoader.
     """
